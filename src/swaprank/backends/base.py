@@ -1,0 +1,150 @@
+"""What every backend implements, and the helpers more than one backend needs.
+
+A backend does one thing: score ``(query, text)`` pairs. Everything a user thinks of as policy
+(ordering, top_n, thresholds, dedup, fallback, passthrough) lives once in ``swaprank.reranker``,
+so swapping the backend never changes behaviour, only scores.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import math
+import os
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, runtime_checkable
+
+from pydantic import SecretStr
+
+from swaprank.types import MissingDependencyError, Usage
+
+if TYPE_CHECKING:
+    from swaprank.config import BackendSpec, Option
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Scores:
+    """A backend's answer for one query, aligned with the texts it was given.
+
+    ``normalized`` is on [0, 1]; ``raw`` is the backend's native value. ``truncated`` counts the
+    texts that did not fit the model's window and were cut (not windowed), so the engine can log
+    and report it.
+    """
+
+    raw: list[float]
+    normalized: list[float]
+    usage: Usage | None = None
+    truncated: int = 0
+
+
+@runtime_checkable
+class Backend(Protocol):
+    spec: BackendSpec
+    vendor: str
+
+    def score(self, query: str, texts: Sequence[str]) -> Scores: ...
+
+    async def ascore(self, query: str, texts: Sequence[str]) -> Scores: ...
+
+    def score_many(self, requests: Sequence[tuple[str, Sequence[str]]]) -> list[Scores]: ...
+
+    async def ascore_many(self, requests: Sequence[tuple[str, Sequence[str]]]) -> list[Scores]: ...
+
+
+class BaseBackend:
+    """Defaults so a backend only has to write ``score``.
+
+    Blocking backends (local models) get ``ascore`` for free: it runs ``score`` in a small shared
+    thread pool so an event loop is never blocked by a forward pass. Network backends override
+    ``ascore`` with their SDK's native async client.
+    """
+
+    vendor: ClassVar[str] = ""
+    default_model: ClassVar[str | None] = None
+    options: ClassVar[Mapping[str, Option]] = {}
+
+    def __init__(self, spec: BackendSpec) -> None:
+        self.spec = spec
+
+    def option(self, name: str) -> Any:
+        """The option's value from the spec, else its declared default."""
+        values = self.spec.option_dict
+        if name in values:
+            return values[name]
+        return self.options[name].default
+
+    def score(self, query: str, texts: Sequence[str]) -> Scores:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    async def ascore(self, query: str, texts: Sequence[str]) -> Scores:
+        return await run_blocking(self.score, query, texts)
+
+    def score_many(self, requests: Sequence[tuple[str, Sequence[str]]]) -> list[Scores]:
+        return [self.score(query, texts) for query, texts in requests]
+
+    async def ascore_many(self, requests: Sequence[tuple[str, Sequence[str]]]) -> list[Scores]:
+        return await run_blocking(self.score_many, requests)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.spec})"
+
+
+# ------------------------------------------------------------------ shared helpers
+
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _blocking_pool() -> ThreadPoolExecutor:
+    """One bounded pool per process for blocking model calls (``SWAPRANK_THREADS``, default 2).
+
+    Bounded because CPU inference already uses every core: more concurrent forward passes only
+    add memory and contention, while a queue keeps latency predictable.
+    """
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            workers = max(1, int(os.environ.get("SWAPRANK_THREADS", "2")))
+            _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="swaprank")
+        return _pool
+
+
+async def run_blocking(func: Callable[..., T], *args: Any) -> T:
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_blocking_pool(), func, *args)
+
+
+def require(module: str, extra: str) -> ModuleType:
+    """Import an optional dependency, or explain which pip extra provides it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"this backend needs the {module!r} package: pip install 'swaprank[{extra}]' ({exc})"
+        ) from exc
+
+
+def resolve_api_key(explicit: SecretStr | str | None, env_names: Sequence[str]) -> SecretStr | None:
+    """The key from the argument, else the first env var set; always wrapped in SecretStr."""
+    if explicit is not None:
+        return explicit if isinstance(explicit, SecretStr) else SecretStr(explicit)
+    for name in env_names:
+        value = os.environ.get(name)
+        if value:
+            return SecretStr(value)
+    return None
+
+
+def sigmoid(value: float) -> float:
+    """Logistic function that does not overflow for large negative logits."""
+    if value >= 0:
+        return 1.0 / (1.0 + math.exp(-value))
+    z = math.exp(value)
+    return z / (1.0 + z)

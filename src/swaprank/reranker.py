@@ -1,0 +1,371 @@
+"""The Reranker: the one place where reranking policy lives.
+
+Adapters translate framework objects in and out; backends turn (query, text) pairs into scores.
+Everything between (validation, dedup, ordering, top_n, thresholds, fusion, fallback chains,
+passthrough) is here, once, so every backend behaves the same way behind every framework.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any, Literal
+
+from pydantic import SecretStr
+
+from swaprank import registry
+from swaprank.backends.base import Backend, Scores, run_blocking
+from swaprank.config import BackendSpec, format_chain, format_spec, parse_chain
+from swaprank.types import (
+    BackendError,
+    BackendUnavailableError,
+    BadResponseError,
+    ConfigError,
+    Document,
+    InvalidInputError,
+    MissingDependencyError,
+    RankedDocument,
+    RerankResult,
+)
+
+logger = logging.getLogger("swaprank")
+
+DocumentInput = str | Document | Sequence[Any] | Mapping[str, Any]
+OnError = Literal["raise", "passthrough"]
+ApiKey = SecretStr | str | Mapping[str, SecretStr | str] | None
+
+RRF_K = 60
+
+
+# ------------------------------------------------------------------ input validation
+
+
+def _check_query(query: Any, where: str = "query") -> str:
+    if not isinstance(query, str):
+        raise InvalidInputError(f"{where} must be a string, got {type(query).__name__}")
+    if not query.strip():
+        raise InvalidInputError(f"{where} is empty")
+    return query
+
+
+def _to_document(item: Any, position: str) -> Document:
+    if isinstance(item, Document):
+        doc = item
+    elif isinstance(item, str):
+        return Document(item)
+    elif item is None:
+        raise InvalidInputError(f"{position} is None; expected a string or (text, id, metadata)")
+    elif isinstance(item, Mapping):
+        if "text" not in item:
+            raise InvalidInputError(f"{position} is a mapping without a 'text' key")
+        doc = Document(item["text"], item.get("id"), item.get("metadata") or {})
+    elif isinstance(item, (tuple, list)) and 1 <= len(item) <= 3:
+        doc = Document(*item)
+        if doc.metadata is None:
+            doc = Document(doc.text, doc.id)
+    else:
+        raise InvalidInputError(
+            f"{position} is {type(item).__name__}; expected a string, a swaprank.Document, "
+            "a (text, id, metadata) tuple or a {'text': ...} mapping"
+        )
+    if not isinstance(doc.text, str):
+        raise InvalidInputError(f"{position} has text of type {type(doc.text).__name__}; expected str")
+    if not isinstance(doc.metadata, Mapping):
+        raise InvalidInputError(f"{position} has metadata of type {type(doc.metadata).__name__}; expected a mapping")
+    return doc
+
+
+def normalize_documents(documents: Any, where: str = "documents") -> list[Document]:
+    """Accept the shapes callers naturally have and reject the rest with the position named."""
+    if isinstance(documents, (str, bytes, Mapping)) or not isinstance(documents, Iterable):
+        raise InvalidInputError(f"{where} must be a list of documents, got {type(documents).__name__}")
+    return [_to_document(item, f"{where}[{i}]") for i, item in enumerate(documents)]
+
+
+def _check_top_n(top_n: Any, error: type[ValueError] = InvalidInputError) -> int | None:
+    if top_n is None:
+        return None
+    if isinstance(top_n, bool) or not isinstance(top_n, int):
+        raise error(f"top_n must be a positive int or None, got {top_n!r}")
+    if top_n <= 0:
+        raise error(f"top_n must be a positive int or None, got {top_n}")
+    return top_n
+
+
+def _check_threshold(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+        raise ConfigError(f"score_threshold must be a number in [0, 1] (scores are normalised), got {value!r}")
+    return float(value)
+
+
+def _dedup(texts: Sequence[str], enabled: bool) -> tuple[list[str], list[int]]:
+    """Unique texts to score, and for each input the position of its text among them."""
+    if not enabled:
+        return list(texts), list(range(len(texts)))
+    first: dict[str, int] = {}
+    positions = [first.setdefault(text, len(first)) for text in texts]
+    return list(first), positions
+
+
+def _check_scores(scores: Any, expected: int, spec: BackendSpec) -> Scores:
+    """A backend that answers with the wrong shape must fail loudly, never mis-rank silently."""
+    vendor = spec.backend
+    if not isinstance(scores, Scores):
+        raise BadResponseError(f"backend returned {type(scores).__name__}, not Scores", vendor=vendor)
+    if len(scores.raw) != expected or len(scores.normalized) != expected:
+        raise BadResponseError(
+            f"backend returned {len(scores.raw)} raw / {len(scores.normalized)} scores for {expected} documents",
+            vendor=vendor,
+        )
+    for value in scores.normalized:
+        if not isinstance(value, float) or math.isnan(value) or not 0.0 <= value <= 1.0:
+            raise BadResponseError(f"backend returned score {value!r} outside [0, 1]", vendor=vendor)
+    return scores
+
+
+# ------------------------------------------------------------------ the engine
+
+
+class Reranker:
+    """Rerank candidates for a query with the model named by a config string.
+
+    ``model`` is a config string such as ``"cross-encoder:cross-encoder/ms-marco-MiniLM-L-6-v2"``
+    or a fallback chain ``"cohere:rerank-v3.5 | cross-encoder:..."``; ``None`` reads
+    ``SWAPRANK_MODEL``. Backends load lazily on first use (``warmup()`` loads them now) and are
+    shared process-wide between Rerankers with the same spec.
+    """
+
+    def __init__(
+        self,
+        model: str | BackendSpec | None = None,
+        *,
+        top_n: int | None = None,
+        score_threshold: float | None = None,
+        fuse: Literal["rrf"] | None = None,
+        rrf_k: int = RRF_K,
+        on_error: OnError = "raise",
+        dedup: bool = True,
+        api_key: ApiKey = None,
+    ) -> None:
+        self.specs: tuple[BackendSpec, ...] = parse_chain(model)
+        self.top_n = _check_top_n(top_n, ConfigError)
+        self.score_threshold = _check_threshold(score_threshold)
+        if fuse not in (None, "rrf"):
+            raise ConfigError(f"fuse must be None or 'rrf', got {fuse!r}")
+        if isinstance(rrf_k, bool) or not isinstance(rrf_k, int) or rrf_k < 0:
+            raise ConfigError(f"rrf_k must be a non-negative int, got {rrf_k!r}")
+        if on_error not in ("raise", "passthrough"):
+            raise ConfigError(f"on_error must be 'raise' or 'passthrough', got {on_error!r}")
+        self.fuse = fuse
+        self.rrf_k = rrf_k
+        self.on_error: OnError = on_error
+        self.dedup = dedup
+        self._api_keys = self._split_keys(api_key)
+        self._backends: dict[BackendSpec, Backend] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def model(self) -> str:
+        """The canonical config string (chains joined with ``|``)."""
+        return format_chain(self.specs)
+
+    def __repr__(self) -> str:
+        return (
+            f"Reranker(model={self.model!r}, top_n={self.top_n}, score_threshold={self.score_threshold}, "
+            f"fuse={self.fuse!r}, on_error={self.on_error!r})"
+        )
+
+    # ------------------------------------------------------------- backends
+
+    def _split_keys(self, api_key: ApiKey) -> dict[str, SecretStr | None]:
+        """One key for every hosted spec, or a mapping by backend name for mixed chains."""
+        def wrap(key: SecretStr | str | None) -> SecretStr | None:
+            return key if key is None or isinstance(key, SecretStr) else SecretStr(key)
+
+        if isinstance(api_key, Mapping):
+            return {registry.canonical_name(name): wrap(key) for name, key in api_key.items()}
+        return {spec.backend: wrap(api_key) for spec in self.specs}
+
+    def _backend(self, spec: BackendSpec) -> Backend:
+        backend = self._backends.get(spec)
+        if backend is None:
+            backend = registry.get_backend(spec, api_key=self._api_keys.get(spec.backend))
+            with self._lock:
+                self._backends[spec] = backend
+        return backend
+
+    def warmup(self) -> None:
+        """Load every backend of the chain now instead of on the first query."""
+        for spec in self.specs:
+            self._backend(spec)
+
+    # ------------------------------------------------------------- public API
+
+    def rerank(self, query: str, documents: Iterable[DocumentInput], top_n: int | None = None) -> RerankResult:
+        """Rerank ``documents`` for ``query``; see the behaviour contract in DESIGN.md section 3."""
+        return self.rerank_many([query], [documents], top_n=top_n)[0]
+
+    async def arerank(
+        self, query: str, documents: Iterable[DocumentInput], top_n: int | None = None
+    ) -> RerankResult:
+        """Async ``rerank``: native async clients for APIs, a bounded thread pool for local models."""
+        return (await self.arerank_many([query], [documents], top_n=top_n))[0]
+
+    def rerank_many(
+        self,
+        queries: Sequence[str],
+        docs_per_query: Sequence[Iterable[DocumentInput]],
+        top_n: int | None = None,
+    ) -> list[RerankResult]:
+        """Rerank several queries at once; local models batch all their pairs together."""
+        plan = _Plan.build(self, queries, docs_per_query, top_n)
+        if not plan.requests:
+            return plan.finish(self, None, None, [])
+        errors: list[BaseException] = []
+        for spec in self.specs:
+            try:
+                backend = self._backend(spec)
+                scores = backend.score_many(plan.requests)
+                return plan.finish(self, spec, scores, errors)
+            except Exception as exc:  # typed or not, every failure goes through the policy
+                errors.append(self._note_failure(spec, exc))
+        return plan.fail(self, errors)
+
+    async def arerank_many(
+        self,
+        queries: Sequence[str],
+        docs_per_query: Sequence[Iterable[DocumentInput]],
+        top_n: int | None = None,
+    ) -> list[RerankResult]:
+        plan = _Plan.build(self, queries, docs_per_query, top_n)
+        if not plan.requests:
+            return plan.finish(self, None, None, [])
+        errors: list[BaseException] = []
+        for spec in self.specs:
+            try:
+                backend = self._backends.get(spec) or await run_blocking(self._backend, spec)
+                scores = await backend.ascore_many(plan.requests)
+                return plan.finish(self, spec, scores, errors)
+            except Exception as exc:  # typed or not, every failure goes through the policy
+                errors.append(self._note_failure(spec, exc))
+        return plan.fail(self, errors)
+
+    # ------------------------------------------------------------- failure policy
+
+    def _note_failure(self, spec: BackendSpec, exc: BaseException) -> BaseException:
+        if isinstance(exc, (ConfigError, InvalidInputError)):
+            raise exc  # a wrong spec or input is the caller's to fix, not a reason to fall back
+        if not isinstance(exc, (BackendError, MissingDependencyError)):
+            wrapped = BackendUnavailableError(
+                f"backend {format_spec(spec)!r} raised {type(exc).__name__}: {exc}", vendor=spec.backend
+            )
+            wrapped.__cause__ = exc
+            exc = wrapped
+        remaining = self.specs.index(spec) < len(self.specs) - 1
+        logger.warning(
+            "swaprank: %s failed: %s%s", format_spec(spec), exc,
+            "; falling back to the next model" if remaining else "",
+        )
+        return exc
+
+
+class _Plan:
+    """The validated, deduplicated work of one call, and how to turn scores into results."""
+
+    def __init__(self, docs: list[list[Document]], positions: list[list[int]],
+                 requests: list[tuple[str, list[str]]], slots: list[int | None], top_n: int | None) -> None:
+        self.docs = docs
+        self.positions = positions
+        self.requests = requests
+        self.slots = slots  # per query: its index in ``requests``, or None when it had no documents
+        self.top_n = top_n
+
+    @classmethod
+    def build(cls, rr: Reranker, queries: Sequence[str], docs_per_query: Sequence[Iterable[DocumentInput]],
+              top_n: int | None) -> _Plan:
+        if isinstance(queries, str):
+            raise InvalidInputError("queries must be a list of strings, got a single str")
+        queries = list(queries)
+        docs_lists = list(docs_per_query)
+        if len(queries) != len(docs_lists):
+            raise InvalidInputError(
+                f"got {len(queries)} queries but {len(docs_lists)} document lists; they must match"
+            )
+        top_n = _check_top_n(top_n) if top_n is not None else rr.top_n
+        single = len(queries) == 1
+        docs, positions, requests, slots = [], [], [], []
+        for q, (query, documents) in enumerate(zip(queries, docs_lists, strict=True)):
+            _check_query(query, "query" if single else f"queries[{q}]")
+            normalized = normalize_documents(documents, "documents" if single else f"docs_per_query[{q}]")
+            unique, pos = _dedup([d.text for d in normalized], rr.dedup)
+            docs.append(normalized)
+            positions.append(pos)
+            slots.append(len(requests) if normalized else None)
+            if normalized:
+                requests.append((query, unique))
+        return cls(docs, positions, requests, slots, top_n)
+
+    def finish(self, rr: Reranker, spec: BackendSpec | None, scores: list[Scores] | None,
+               errors: list[BaseException]) -> list[RerankResult]:
+        model = format_spec(spec) if spec is not None else ""
+        if spec is not None and errors:
+            logger.warning("swaprank: served by fallback %s after %d failure(s)", model, len(errors))
+        results = []
+        for docs, positions, slot in zip(self.docs, self.positions, self.slots, strict=True):
+            if slot is None or scores is None or spec is None:
+                results.append(RerankResult([], model=model))
+                continue
+            checked = _check_scores(scores[slot] if slot < len(scores) else None,
+                                    len(self.requests[slot][1]), spec)
+            ranked = [
+                RankedDocument(index=i, score=checked.normalized[u], raw_score=checked.raw[u],
+                               text=d.text, id=d.id, metadata=dict(d.metadata))
+                for i, (d, u) in enumerate(zip(docs, positions, strict=True))
+            ]
+            ranked = _order(ranked, rr.fuse, rr.rrf_k)
+            if rr.score_threshold is not None:
+                ranked = [r for r in ranked if r.score >= rr.score_threshold]
+            results.append(RerankResult(ranked[: self.top_n], model=model, usage=checked.usage,
+                                        truncated=checked.truncated))
+        return results
+
+    def fail(self, rr: Reranker, errors: list[BaseException]) -> list[RerankResult]:
+        last = errors[-1]
+        if rr.on_error == "raise":
+            raise last
+        logger.error("swaprank: every model failed (%s); returning documents in input order", last)
+        results = []
+        for docs in self.docs:
+            kept = [
+                RankedDocument(index=i, score=0.0, raw_score=math.nan, text=d.text, id=d.id,
+                               metadata=dict(d.metadata))
+                for i, d in enumerate(docs)
+            ]
+            results.append(RerankResult(kept[: self.top_n], passthrough=True, error=last))
+        return results
+
+
+def _order(ranked: list[RankedDocument], fuse: str | None, k: int) -> list[RankedDocument]:
+    """Sort by score (raw score breaks float ties of saturated sigmoids; input order breaks the rest).
+
+    With ``fuse="rrf"`` the model's rank and the first-stage rank (input order) are fused by
+    reciprocal rank fusion, which recovers from a reranker that is weaker than the retriever on
+    some queries (measured on SciFact in benchmarks/).
+    """
+    by_model = sorted(ranked, key=lambda r: (-r.score, -r.raw_score, r.index))
+    if fuse != "rrf":
+        return by_model
+    model_rank = {r.index: rank for rank, r in enumerate(by_model, start=1)}
+    fused = [
+        _replace_fused(r, 1.0 / (k + r.index + 1) + 1.0 / (k + model_rank[r.index])) for r in ranked
+    ]
+    return sorted(fused, key=lambda r: (-(r.fused_score or 0.0), r.index))
+
+
+def _replace_fused(doc: RankedDocument, value: float) -> RankedDocument:
+    return replace(doc, fused_score=value)

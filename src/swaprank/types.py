@@ -1,0 +1,192 @@
+"""Value types and the error hierarchy shared by the engine, the backends and the adapters."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """One candidate passed to the reranker.
+
+    Plain strings are accepted everywhere; this record exists so callers can carry an id and
+    metadata through the reranker and get them back on the matching ``RankedDocument``.
+    """
+
+    text: str
+    id: str | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RankedDocument:
+    """A reranked candidate.
+
+    ``index`` points into the caller's input list, so callers can map results back to their own
+    objects without relying on text equality. ``score`` is on [0, 1] for every backend, which is
+    what makes one ``score_threshold`` mean the same thing whichever model is configured;
+    ``raw_score`` keeps the backend's native value (logit, probability...) for debugging.
+    ``fused_score`` is set only when the Reranker fuses the first-stage order with the model's
+    order (``fuse="rrf"``); the output is then sorted by it.
+    """
+
+    index: int
+    score: float
+    raw_score: float
+    text: str
+    id: str | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    fused_score: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """What the vendor billed for a call, when it says so (summed over split requests)."""
+
+    search_units: int | None = None
+    total_tokens: int | None = None
+
+    def __add__(self, other: Usage) -> Usage:
+        def _sum(a: int | None, b: int | None) -> int | None:
+            return None if a is None and b is None else (a or 0) + (b or 0)
+
+        return Usage(
+            search_units=_sum(self.search_units, other.search_units),
+            total_tokens=_sum(self.total_tokens, other.total_tokens),
+        )
+
+    @staticmethod
+    def total(parts: Iterable[Usage | None]) -> Usage | None:
+        result: Usage | None = None
+        for part in parts:
+            if part is not None:
+                result = part if result is None else result + part
+        return result
+
+
+class RerankResult(list[RankedDocument]):
+    """The reranked documents, plus how they were produced.
+
+    It *is* a list (the contract is ``rerank(...) -> list[RankedDocument]``); the attributes tell
+    which backend of a fallback chain served the call, what the vendor billed, how many documents
+    did not fit the model's window, and whether the call fell back to the input order.
+    """
+
+    model: str
+    usage: Usage | None
+    truncated: int
+    passthrough: bool
+    error: BaseException | None
+
+    def __init__(
+        self,
+        documents: Iterable[RankedDocument] = (),
+        *,
+        model: str = "",
+        usage: Usage | None = None,
+        truncated: int = 0,
+        passthrough: bool = False,
+        error: BaseException | None = None,
+    ) -> None:
+        super().__init__(documents)
+        self.model = model
+        self.usage = usage
+        self.truncated = truncated
+        self.passthrough = passthrough
+        self.error = error
+
+    def __repr__(self) -> str:
+        flags = ", passthrough=True" if self.passthrough else ""
+        return f"RerankResult(model={self.model!r}, n={len(self)}{flags}, {list.__repr__(self)})"
+
+
+# --------------------------------------------------------------------------------------- errors
+
+
+class SwapRankError(Exception):
+    """Base class of every error swaprank raises on purpose."""
+
+
+class ConfigError(SwapRankError, ValueError):
+    """A config string, option or constructor argument is invalid."""
+
+
+class InvalidInputError(SwapRankError, ValueError):
+    """The query or a document handed to ``rerank`` is unusable (the message names which)."""
+
+
+class MissingDependencyError(SwapRankError, ImportError):
+    """A backend needs a package that is not installed (the message names the pip extra)."""
+
+
+class BackendError(SwapRankError):
+    """A backend failed after its retries.
+
+    Carries enough to debug a production incident (vendor, HTTP status, the vendor's request id,
+    how many attempts were made) and never the API key.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        vendor: str = "",
+        status: int | None = None,
+        request_id: str | None = None,
+        attempts: int = 1,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.vendor = vendor
+        self.status = status
+        self.request_id = request_id
+        self.attempts = attempts
+
+    def __str__(self) -> str:
+        details = [f"vendor={self.vendor}"] if self.vendor else []
+        if self.status is not None:
+            details.append(f"status={self.status}")
+        if self.request_id:
+            details.append(f"request_id={self.request_id}")
+        details.append(f"attempts={self.attempts}")
+        return f"{self.message} ({', '.join(details)})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keyword-only constructor arguments need help to survive pickling (multiprocessing, Ray).
+        return (
+            _rebuild_backend_error,
+            (type(self), self.message, self.vendor, self.status, self.request_id, self.attempts),
+        )
+
+
+def _rebuild_backend_error(
+    cls: type[BackendError],
+    message: str,
+    vendor: str,
+    status: int | None,
+    request_id: str | None,
+    attempts: int,
+) -> BackendError:
+    return cls(message, vendor=vendor, status=status, request_id=request_id, attempts=attempts)
+
+
+class AuthenticationError(BackendError):
+    """The vendor rejected the credentials (401/403). Not retried."""
+
+
+class RateLimitError(BackendError):
+    """The vendor kept answering 429 until the retry budget ran out."""
+
+
+class BackendUnavailableError(BackendError):
+    """5xx, timeouts or connection failures outlasted the retries, or the model failed to load."""
+
+
+class BadResponseError(BackendError):
+    """The backend answered, but not with a usable ranking (malformed, wrong count, bad index)."""
+
+
+class BadRequestError(BackendError):
+    """The vendor rejected the request itself (4xx other than auth and rate limits). Not retried."""
