@@ -1,0 +1,47 @@
+"""``swaprank`` command line: rerank, eval, bench, demo.
+
+Each subcommand lives in its own module exposing ``add_arguments(parser)`` and ``run(args) -> int``;
+this file only wires them, and imports a subcommand's module (and so its heavy dependencies)
+only when that subcommand runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+_COMMANDS: dict[str, tuple[str, str]] = {
+    "rerank": ("swaprank.rerank_cli", "rerank documents (JSON lines or arguments) for a query"),
+    "eval": ("swaprank.eval.cli", "measure retrieval quality on a BEIR-format dataset"),
+    "bench": ("swaprank.eval.bench_cli", "measure reranking latency of one or more models"),
+    "demo": ("swaprank.demo", "the negation-trap demo: bi-encoder order vs reranked order"),
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(prog="swaprank", description="One reranker, any backend, both frameworks.")
+    sub = parser.add_subparsers(dest="command", metavar="{" + ",".join(_COMMANDS) + "}")
+    for name, (_, help_text) in _COMMANDS.items():
+        sub.add_parser(name, help=help_text, add_help=False)
+    if not argv or argv[0] in ("-h", "--help"):
+        parser.print_help()
+        return 0 if argv else 2
+    name = argv[0]
+    if name not in _COMMANDS:
+        parser.error(f"unknown command {name!r}; choose from {', '.join(_COMMANDS)}")
+    module = importlib.import_module(_COMMANDS[name][0])
+    command = argparse.ArgumentParser(prog=f"swaprank {name}", description=_COMMANDS[name][1])
+    module.add_arguments(command)
+    args = command.parse_args(argv[1:])
+    try:
+        return int(module.run(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

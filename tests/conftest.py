@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.assets import build_tiny_cross_encoder, real_model_path, scifact_path
+
+# Hosted-API tests talk to fake servers on loopback only; never let a proxy intercept them.
+os.environ["NO_PROXY"] = "127.0.0.1,localhost"
+os.environ["no_proxy"] = "127.0.0.1,localhost"
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+for _var in ("CO_API_KEY", "COHERE_API_KEY", "VOYAGE_API_KEY", "JINA_API_KEY", "JINAAI_API_KEY", "SWAPRANK_MODEL"):
+    os.environ.pop(_var, None)
+
+_SKIPPED_QUALITY: list[str] = []
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_cross_encoder(tmp_path_factory.mktemp("tiny-ce"))
+
+
+@pytest.fixture(scope="session")
+def tiny_spec(tiny_model_dir: Path) -> str:
+    return f"cross-encoder:{tiny_model_dir}"
+
+
+@pytest.fixture(scope="session")
+def real_model(request: pytest.FixtureRequest) -> str:
+    """Path of the real MiniLM-L6 cross-encoder; skips (loudly) when ../shared is absent."""
+    path = real_model_path()
+    if path is None:
+        _SKIPPED_QUALITY.append(request.node.nodeid)
+        pytest.skip("QUALITY TEST SKIPPED: real cross-encoder not found (set SWAPRANK_TEST_MODEL or provide ../shared)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def scifact(request: pytest.FixtureRequest) -> Path:
+    path = scifact_path()
+    if path is None:
+        _SKIPPED_QUALITY.append(request.node.nodeid)
+        pytest.skip("QUALITY TEST SKIPPED: BEIR SciFact not found (set SWAPRANK_TEST_DATA or provide ../shared)")
+    return path
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _SKIPPED_QUALITY:
+        terminalreporter.section("QUALITY TESTS SKIPPED: real model/data missing", sep="!", red=True, bold=True)
+        terminalreporter.write_line(
+            f"{len(_SKIPPED_QUALITY)} quality test(s) did not run; only mechanics were tested. "
+            "Provide ../shared or set SWAPRANK_TEST_MODEL / SWAPRANK_TEST_DATA."
+        )
