@@ -169,6 +169,22 @@ class Reranker:
         self._backends: dict[BackendSpec, Backend] = {}
         self._lock = threading.Lock()
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle the configuration only: never the API keys, never live clients or models.
+
+        An unpickled Reranker (in a worker process, a Ray task...) re-reads keys from the
+        environment and re-attaches to that process's shared backends on first use.
+        """
+        state = self.__dict__.copy()
+        state["_api_keys"] = {}
+        state["_backends"] = {}
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     @property
     def model(self) -> str:
         """The canonical config string (chains joined with ``|``)."""
@@ -248,7 +264,8 @@ class Reranker:
         errors: list[BaseException] = []
         for spec in self.specs:
             try:
-                backend = self._backends.get(spec) or await run_blocking(self._backend, spec)
+                cached = self._backends.get(spec)
+                backend = cached if cached is not None else await run_blocking(self._backend, spec)
                 scores = await backend.ascore_many(plan.requests)
                 return plan.finish(self, spec, scores, errors)
             except Exception as exc:  # typed or not, every failure goes through the policy
@@ -298,7 +315,10 @@ class _Plan:
             )
         top_n = _check_top_n(top_n) if top_n is not None else rr.top_n
         single = len(queries) == 1
-        docs, positions, requests, slots = [], [], [], []
+        docs: list[list[Document]] = []
+        positions: list[list[int]] = []
+        requests: list[tuple[str, list[str]]] = []
+        slots: list[int | None] = []
         for q, (query, documents) in enumerate(zip(queries, docs_lists, strict=True)):
             _check_query(query, "query" if single else f"queries[{q}]")
             normalized = normalize_documents(documents, "documents" if single else f"docs_per_query[{q}]")

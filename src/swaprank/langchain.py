@@ -1,0 +1,84 @@
+"""LangChain adapter: a drop-in document compressor backed by any swaprank model.
+
+    from swaprank.langchain import RerankCompressor
+    from langchain_classic.retrievers import ContextualCompressionRetriever
+    retriever = ContextualCompressionRetriever(
+        base_compressor=RerankCompressor(model="voyage:rerank-2.5", top_n=5), base_retriever=base)
+
+Returns copies of the input documents (same ``id``, same metadata plus ``relevance_score`` and
+``rerank_model``); the caller's documents are never mutated. The rerank step shows up in
+LangChain tracing as a retriever run named ``RerankCompressor``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from langchain_core.callbacks import AsyncCallbackManager, CallbackManager, Callbacks
+from langchain_core.documents import BaseDocumentCompressor
+from langchain_core.documents import Document as LCDocument
+from pydantic import ConfigDict
+
+from swaprank.adapter_fields import PASSTHROUGH_KEY, RerankSettings
+from swaprank.types import Document, RerankResult
+
+SCORE_KEY = "relevance_score"
+MODEL_KEY = "rerank_model"
+
+
+class RerankCompressor(RerankSettings, BaseDocumentCompressor):
+    """Rerank documents with the model named by ``model`` (a swaprank config string)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
+
+    def _documents(self, documents: Sequence[LCDocument]) -> list[Document]:
+        return [Document(d.page_content, d.id) for d in documents]
+
+    def _to_documents(self, documents: Sequence[LCDocument], result: RerankResult) -> list[LCDocument]:
+        out = []
+        for hit in result:
+            original = documents[hit.index]
+            extra: dict[str, Any] = {SCORE_KEY: None if result.passthrough else hit.score,
+                                     MODEL_KEY: result.model or None}
+            if result.passthrough:
+                extra[PASSTHROUGH_KEY] = True
+            out.append(original.model_copy(update={"metadata": {**original.metadata, **extra}}))
+        return out
+
+    def _run_metadata(self, documents: Sequence[LCDocument]) -> dict[str, Any]:
+        return {"rerank_model": self.model, "top_n": self.top_n, "candidates": len(documents)}
+
+    def compress_documents(
+        self, documents: Sequence[LCDocument], query: str, callbacks: Callbacks | None = None
+    ) -> Sequence[LCDocument]:
+        """Rerank ``documents`` for ``query``; keep the best ``top_n``."""
+        manager = CallbackManager.configure(inheritable_callbacks=callbacks,
+                                            local_metadata=self._run_metadata(documents))
+        run = manager.on_retriever_start(None, query, name=type(self).__name__)
+        try:
+            result = self._to_documents(documents, self._reranker.rerank(query, self._documents(documents)))
+        except BaseException as exc:
+            run.on_retriever_error(exc)
+            raise
+        run.on_retriever_end(result)
+        return result
+
+    async def acompress_documents(
+        self, documents: Sequence[LCDocument], query: str, callbacks: Callbacks | None = None
+    ) -> Sequence[LCDocument]:
+        """Native async: hosted backends use their async clients; local models a thread pool."""
+        manager = AsyncCallbackManager.configure(inheritable_callbacks=callbacks,
+                                                 local_metadata=self._run_metadata(documents))
+        run = await manager.on_retriever_start(None, query, name=type(self).__name__)
+        try:
+            reranked = await self._reranker.arerank(query, self._documents(documents))
+            result = self._to_documents(documents, reranked)
+        except BaseException as exc:
+            await run.on_retriever_error(exc)
+            raise
+        await run.on_retriever_end(result)
+        return result
+
+
+__all__ = ["RerankCompressor"]
