@@ -12,6 +12,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from swaprank.types import SwapRankError
+
 _COMMANDS: dict[str, tuple[str, str]] = {
     "rerank": ("swaprank.rerank_cli", "rerank documents (JSON lines or arguments) for a query"),
     "eval": ("swaprank.eval.cli", "measure retrieval quality on a BEIR-format dataset"),
@@ -41,6 +43,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except SwapRankError as exc:  # a user's mistake or a backend outage: a message, not a traceback
+        print(f"swaprank {name}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

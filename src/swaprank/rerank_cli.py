@@ -1,0 +1,50 @@
+"""``swaprank rerank``: rerank documents from the shell, one JSON line out per result.
+
+Documents come as arguments, or on stdin as lines of plain text or JSON objects
+(``{"text": ..., "id": ..., "metadata": {...}}``), so the command composes with ``jq`` and files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from swaprank.reranker import Reranker
+from swaprank.types import InvalidInputError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default=None, help="config string (default: $SWAPRANK_MODEL)")
+    parser.add_argument("--query", "-q", required=True)
+    parser.add_argument("--top-n", type=int, default=None)
+    parser.add_argument("--score-threshold", type=float, default=None)
+    parser.add_argument("documents", nargs="*", help="documents (default: read lines from stdin)")
+
+
+def _read_stdin() -> list[Any]:
+    docs: list[Any] = []
+    for number, line in enumerate(sys.stdin, start=1):
+        line = line.rstrip("\n")
+        if not line.strip():
+            continue
+        if line.lstrip().startswith("{"):
+            try:
+                docs.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise InvalidInputError(f"stdin line {number} is not valid JSON: {exc}") from None
+        else:
+            docs.append(line)
+    return docs
+
+
+def run(args: argparse.Namespace) -> int:
+    documents = args.documents or _read_stdin()
+    reranker = Reranker(args.model, top_n=args.top_n, score_threshold=args.score_threshold)
+    result = reranker.rerank(args.query, documents)
+    for hit in result:
+        print(json.dumps({"index": hit.index, "score": hit.score, "raw_score": hit.raw_score,
+                          "id": hit.id, "text": hit.text}, ensure_ascii=False))
+    print(json.dumps({"model": result.model, "truncated": result.truncated}), file=sys.stderr)
+    return 0
