@@ -146,11 +146,15 @@ def parse_spec(text: str) -> BackendSpec:
     if not isinstance(text, str) or not text.strip():
         raise ConfigError(f"a model config string must be a non-empty string, got {text!r}")
     text = text.strip()
-    backend, sep, rest = text.partition(":")
-    if not sep:
-        rest = ""
-    # The model part may itself contain ':' (URLs, Windows paths); options start at the first '?'.
-    model, _, query = rest.partition("?")
+    # The backend name ends at the first ':' (or '?' for "cohere?opt=1", a bare name with options);
+    # the model may itself contain ':' (URLs, Windows paths); options start at the first '?' after it.
+    colon, question = text.find(":"), text.find("?")
+    if colon == -1 or (question != -1 and question < colon):
+        backend, _, query = text.partition("?")
+        model = ""
+    else:
+        backend, rest = text[:colon], text[colon + 1:]
+        model, _, query = rest.partition("?")
     options = _split_options(query, text)
     seen: set[str] = set()
     for name, _ in options:
@@ -174,6 +178,8 @@ def parse_chain(
         return tuple(text)
     if not isinstance(text, str):
         raise ConfigError(f"model must be a config string, got {type(text).__name__}")
+    if not text.strip():
+        raise ConfigError("the model config string is empty; write e.g. 'cross-encoder:<model>'")
     parts = [part.strip() for part in text.split("|")]
     if any(not part for part in parts):
         raise ConfigError(f"empty entry in fallback chain {text!r}")
