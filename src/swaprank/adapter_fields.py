@@ -43,9 +43,11 @@ class RerankSettings(BaseModel):
 
     _reranker: Reranker = PrivateAttr()
 
-    def model_post_init(self, context: Any, /) -> None:
-        # Build (and so validate) the Reranker now: a bad config string fails at construction,
-        # not at the first user query.
+    def __init__(self, **data: Any) -> None:
+        super().__init__(**data)
+        # Build (and so validate) the Reranker now: a bad config string fails at construction with
+        # swaprank's ConfigError (outside pydantic validation, which would rewrap it), not at the
+        # first user query.
         self._reranker = Reranker(
             self.model,
             top_n=self.top_n,
