@@ -1,0 +1,90 @@
+"""Cohere Rerank v2 through the official SDK (``ClientV2`` / ``AsyncClientV2``, ``POST /v2/rerank``).
+
+``base_url`` points the same code at any server speaking Cohere's v2 route (vLLM does). We call
+``with_raw_response`` and validate the raw JSON ourselves: the SDK's lenient model construction
+would turn an index of ``1.5`` into ``1`` and silently mis-rank.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import httpx
+from pydantic import SecretStr
+
+from swaprank.backends.base import require
+from swaprank.backends.http import (
+    HostedBackend,
+    HTTPStatusFailure,
+    Part,
+    PerLoop,
+    dig,
+    int_or_none,
+    network_options,
+    ranked_scores,
+    request_id_from,
+)
+from swaprank.config import BackendSpec, Option
+from swaprank.types import Usage
+
+# The SDK insists on a token; a self-hosted server without auth gets this placeholder.
+NO_KEY = "EMPTY"
+
+
+class CohereBackend(HostedBackend):
+    vendor: ClassVar[str] = "cohere"
+    default_model: ClassVar[str | None] = "rerank-v3.5"
+    key_env: ClassVar[tuple[str, ...]] = ("CO_API_KEY", "COHERE_API_KEY")
+    options: ClassVar[dict[str, Option]] = {
+        **network_options(max_docs_per_request=1000),
+        "max_tokens_per_doc": Option(int, None, "tokens Cohere keeps per document (its default: 4096)", minimum=1),
+    }
+
+    def __init__(self, spec: BackendSpec, *, api_key: SecretStr | str | None = None) -> None:
+        super().__init__(spec, api_key=api_key)
+        self._sdk = require("cohere", "cohere")
+        self._api_error: type[Exception] = require("cohere.core", "cohere").ApiError
+        self._client = self._build(self._sdk.ClientV2)
+        self._aclients: PerLoop[Any] = PerLoop(lambda: self._build(self._sdk.AsyncClientV2))
+
+    def _build(self, client_class: Any) -> Any:
+        kwargs: dict[str, Any] = {
+            # A callable keeps the key inside SecretStr instead of a plain attribute of the client.
+            "api_key": lambda: self.secret() or NO_KEY,
+            "client_name": "swaprank",
+            "timeout": self.option("timeout"),
+            "max_retries": 0,  # retries are ours (tenacity), never multiplied by the SDK's
+        }
+        if self.option("base_url"):
+            kwargs["base_url"] = self.option("base_url").rstrip("/")
+        return client_class(**kwargs)
+
+    def _request(self, query: str, texts: list[str], timeout: float) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "model": self.spec.model, "query": query, "documents": texts,
+            "request_options": {"timeout_in_seconds": timeout, "max_retries": 0},
+        }
+        if self.option("max_tokens_per_doc") is not None:
+            kwargs["max_tokens_per_doc"] = self.option("max_tokens_per_doc")
+        return kwargs
+
+    def _send(self, query: str, texts: list[str], timeout: float) -> Part:
+        raw = self._client.with_raw_response.rerank(**self._request(query, texts, timeout))
+        return self._read(raw.response, len(texts))
+
+    async def _asend(self, query: str, texts: list[str], timeout: float) -> Part:
+        raw = await self._aclients.get().with_raw_response.rerank(**self._request(query, texts, timeout))
+        return self._read(raw.response, len(texts))
+
+    def _read(self, response: httpx.Response, count: int) -> Part:
+        body = response.json()  # the SDK already parsed it once, so it is valid JSON
+        request_id = request_id_from(response.headers) or dig(body, "id")
+        scores = ranked_scores(dig(body, "results"), count, vendor=self.vendor, request_id=request_id)
+        units = int_or_none(dig(body, "meta", "billed_units", "search_units"))
+        return Part(scores, Usage(search_units=units) if units is not None else None, request_id)
+
+    def _status_failure(self, exc: BaseException) -> HTTPStatusFailure | None:
+        status = getattr(exc, "status_code", None)
+        if isinstance(exc, self._api_error) and isinstance(status, int):
+            return HTTPStatusFailure(status, getattr(exc, "headers", None), getattr(exc, "body", None))
+        return super()._status_failure(exc)

@@ -1,0 +1,69 @@
+"""Jina AI rerankers over REST (``POST /v1/rerank``; Jina ships no official Python SDK).
+
+The same wire format is served by vLLM and Infinity, so ``base_url`` turns this backend into a
+client for any self-hosted Jina-compatible reranker; those usually need no key.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from pydantic import SecretStr
+
+from swaprank.backends.http import (
+    HostedBackend,
+    JsonHTTP,
+    Part,
+    dig,
+    int_or_none,
+    network_options,
+    ranked_scores,
+    request_id_from,
+)
+from swaprank.config import BackendSpec, Option
+from swaprank.types import Usage
+
+JINA_URL = "https://api.jina.ai/v1/rerank"
+
+
+class JinaBackend(HostedBackend):
+    vendor: ClassVar[str] = "jina"
+    default_model: ClassVar[str | None] = "jina-reranker-v2-base-multilingual"
+    key_env: ClassVar[tuple[str, ...]] = ("JINA_API_KEY", "JINAAI_API_KEY")
+    options: ClassVar[dict[str, Option]] = network_options(max_docs_per_request=1000)
+
+    def __init__(self, spec: BackendSpec, *, api_key: SecretStr | str | None = None) -> None:
+        super().__init__(spec, api_key=api_key)
+        self._url = rerank_url(self.option("base_url"))
+        self._http = JsonHTTP(self._auth)
+
+    def _auth(self) -> dict[str, str]:
+        key = self.secret()
+        return {"Authorization": f"Bearer {key}"} if key else {}
+
+    def _body(self, query: str, texts: list[str]) -> dict[str, Any]:
+        # top_n = all: the engine applies top_n after merging split requests.
+        return {"model": self.spec.model, "query": query, "documents": texts, "top_n": len(texts),
+                "return_documents": False}
+
+    def _send(self, query: str, texts: list[str], timeout: float) -> Part:
+        return self._read(*self._http.post(self._url, self._body(query, texts), timeout), len(texts))
+
+    async def _asend(self, query: str, texts: list[str], timeout: float) -> Part:
+        return self._read(*await self._http.apost(self._url, self._body(query, texts), timeout), len(texts))
+
+    def _read(self, data: Any, headers: Any, count: int) -> Part:
+        request_id = request_id_from(headers)
+        scores = ranked_scores(dig(data, "results"), count, vendor=self.vendor, request_id=request_id)
+        tokens = int_or_none(dig(data, "usage", "total_tokens"))
+        return Part(scores, Usage(total_tokens=tokens) if tokens is not None else None, request_id)
+
+
+def rerank_url(base_url: str | None) -> str:
+    """Accept ``http://host:8000``, ``.../v1`` or the full ``.../v1/rerank`` for a self-hosted server."""
+    if not base_url:
+        return JINA_URL
+    url = base_url.rstrip("/")
+    if url.endswith("/rerank"):
+        return url
+    return url + ("/rerank" if url.endswith("/v1") else "/v1/rerank")

@@ -1,0 +1,104 @@
+"""Voyage AI rerankers through the official SDK (``voyageai.Client`` / ``AsyncClient``, ``POST /v1/rerank``).
+
+The SDK takes its timeout at construction, so we build a client per attempt (it is a few
+attributes; connections are pooled by the SDK per thread, not per client) to give every request
+the time left before the call's deadline. The SDK maps the answer into ``RerankingObject``
+itself, so a malformed 200 surfaces as IndexError/AttributeError there; we report those as
+``BadResponseError`` like every other unusable answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, ClassVar
+
+from pydantic import SecretStr
+
+from swaprank.backends.base import require
+from swaprank.backends.http import HostedBackend, HTTPStatusFailure, Part, network_options, ranked_scores
+from swaprank.config import BackendSpec, Option
+from swaprank.types import BadResponseError, Usage
+
+NO_KEY = "EMPTY"  # the SDK refuses to send without a key; self-hosted proxies may not need one
+_PARSE_ERRORS = (IndexError, AttributeError, KeyError, TypeError, ValueError)
+
+
+class VoyageBackend(HostedBackend):
+    vendor: ClassVar[str] = "voyage"
+    default_model: ClassVar[str | None] = "rerank-2.5"
+    key_env: ClassVar[tuple[str, ...]] = ("VOYAGE_API_KEY",)
+    options: ClassVar[dict[str, Option]] = {
+        **network_options(max_docs_per_request=1000),
+        "truncation": Option(bool, True, "let Voyage cut over-long query+document pairs (false: fail instead)"),
+    }
+
+    def __init__(self, spec: BackendSpec, *, api_key: SecretStr | str | None = None) -> None:
+        super().__init__(spec, api_key=api_key)
+        self._sdk = require("voyageai", "voyage")
+        errors = require("voyageai.error", "voyage")
+        self._voyage_error: type[Exception] = errors.VoyageError
+        self.timeout_errors = (errors.Timeout,)
+        self.connection_errors = (errors.APIConnectionError, *_transport_errors())
+        self._base_url = _v1_url(self.option("base_url"))
+
+    def _build(self, client_class: Any, timeout: float) -> Any:
+        return client_class(api_key=self.secret() or NO_KEY, max_retries=0, timeout=timeout, base_url=self._base_url)
+
+    def _send(self, query: str, texts: list[str], timeout: float) -> Part:
+        client = self._build(self._sdk.Client, timeout)
+        with self._parsing():
+            result = client.rerank(query, texts, model=self.spec.model, truncation=self.option("truncation"))
+        return self._read(result, len(texts))
+
+    async def _asend(self, query: str, texts: list[str], timeout: float) -> Part:
+        client = self._build(self._sdk.AsyncClient, timeout)
+        with self._parsing():
+            result = await client.rerank(query, texts, model=self.spec.model, truncation=self.option("truncation"))
+        return self._read(result, len(texts))
+
+    @contextmanager
+    def _parsing(self) -> Iterator[None]:
+        """Errors from the SDK building ``RerankingObject`` out of a malformed 200."""
+        try:
+            yield
+        except _PARSE_ERRORS as exc:
+            if isinstance(exc, (self._voyage_error, *self.connection_errors)):
+                raise  # e.g. aiohttp.InvalidURL is also a ValueError: a transport problem, not a parse one
+            if isinstance(exc, IndexError):
+                problem = "a result index is out of range"
+            elif isinstance(exc, (AttributeError, KeyError)):
+                problem = f"field {exc} is missing"
+            else:
+                problem = f"{type(exc).__name__}: {exc}"
+            raise BadResponseError(f"{self.vendor} returned an unusable ranking: {problem}", vendor=self.vendor,
+                                   status=200) from exc
+
+    def _read(self, result: Any, count: int) -> Part:
+        items = [{"index": r.index, "relevance_score": r.relevance_score} for r in result.results]
+        scores = ranked_scores(items, count, vendor=self.vendor)
+        tokens = getattr(result, "total_tokens", None)
+        return Part(scores, Usage(total_tokens=int(tokens)) if isinstance(tokens, int) else None)
+
+    def _status_failure(self, exc: BaseException) -> HTTPStatusFailure | None:
+        status = getattr(exc, "http_status", None)
+        if isinstance(exc, self._voyage_error) and isinstance(status, int):
+            body = getattr(exc, "json_body", None) or getattr(exc, "http_body", None)
+            return HTTPStatusFailure(status, getattr(exc, "headers", None), body)
+        return super()._status_failure(exc)
+
+
+def _v1_url(base_url: str | None) -> str | None:
+    """The SDK appends ``/rerank`` to its base URL, which must therefore end in ``/v1``."""
+    if not base_url:
+        return None
+    url = base_url.rstrip("/")
+    return url if url.endswith("/v1") else url + "/v1"
+
+
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    """Raw transport errors the SDK lets escape (aiohttp while reading a body, requests)."""
+    import aiohttp
+    import requests
+
+    return (aiohttp.ClientError, requests.RequestException)

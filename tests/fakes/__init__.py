@@ -1,0 +1,53 @@
+"""Fake Cohere / Voyage / Jina / TEI servers on 127.0.0.1 for offline tests, notebooks and benchmarks.
+
+    from tests.fakes import FakeCohere, Fault
+
+    with FakeCohere(latency=0.1) as server:
+        reranker = Reranker(f"cohere:rerank-v3.5?base_url={server.url}", api_key="any")
+"""
+
+from tests.fakes.server import FakeServer, Fault, Recorded, relevance, token_count
+from tests.fakes.vendors import FakeCohere, FakeJina, FakeTEI, FakeVoyage
+
+FAKES: dict[str, type[FakeServer]] = {
+    "cohere": FakeCohere,
+    "voyage": FakeVoyage,
+    "jina": FakeJina,
+    "tei": FakeTEI,
+}
+
+
+def spec_for(vendor: str, url: str, **options: object) -> str:
+    """The config string that points ``vendor``'s backend at a fake running at ``url``."""
+    base = {
+        "cohere": "cohere:rerank-v3.5",
+        "voyage": "voyage:rerank-2.5",
+        "jina": "jina:jina-reranker-v2-base-multilingual",
+        "tei": f"tei:{url}",
+    }[vendor]
+    if vendor != "tei":
+        options = {"base_url": url + ("/v1" if vendor == "voyage" else ""), **options}
+    if not options:
+        return base
+    return base + "?" + "&".join(f"{k}={_fmt(v)}" for k, v in options.items())
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+__all__ = [
+    "FAKES",
+    "FakeCohere",
+    "FakeJina",
+    "FakeServer",
+    "FakeTEI",
+    "FakeVoyage",
+    "Fault",
+    "Recorded",
+    "relevance",
+    "spec_for",
+    "token_count",
+]
