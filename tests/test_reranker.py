@@ -273,3 +273,26 @@ def test_pickle_keeps_config_but_never_the_key() -> None:
     clone = pickle.loads(blob)
     assert clone.model == rr.model and clone.top_n == 2
     assert [r.index for r in clone.rerank("q", DOCS)] == [1, 3]
+
+
+def test_score_cache_skips_pairs_already_scored_and_keeps_results_identical() -> None:
+    rr = Reranker("scripted", cache_size=100)
+    first = rr.rerank("q", DOCS)
+    second = rr.rerank("q", [*DOCS, "s=0.95 new"])
+    assert backend_calls() == [("q", DOCS), ("q", ["s=0.95 new"])]
+    assert [r.index for r in second] == [4, 1, 3, 2, 0]
+    assert [(r.index, r.score) for r in first] == [(r.index, r.score) for r in second[1:]]
+    assert rr.cache is not None and (rr.cache.hits, rr.cache.misses) == (4, 5)
+    rr.rerank("other query", DOCS[:1])  # the query is part of the key
+    assert backend_calls()[-1] == ("other query", DOCS[:1])
+
+
+def test_score_cache_is_lru_bounded_and_per_model() -> None:
+    rr = Reranker("scripted:a?fail=true | scripted:b", cache_size=2)
+    result = rr.rerank("q", DOCS)  # bigger than the cache: still answered in full
+    assert [r.index for r in result] == [1, 3, 2, 0] and rr.cache is not None and len(rr.cache) == 2
+    rr.rerank("q", DOCS[2:])  # the two most recent pairs: no backend call for the serving model
+    served = [c for inst in ScriptedBackend.instances if inst.spec.model == "b" for c in inst.calls]
+    assert served == [("q", DOCS)]
+    with pytest.raises(ConfigError, match="cache_size must be a non-negative int"):
+        Reranker("scripted", cache_size=-1)

@@ -18,6 +18,7 @@ from pydantic import SecretStr
 
 from swaprank import registry
 from swaprank.backends.base import Backend, Scores, run_blocking
+from swaprank.cache import ScoreCache
 from swaprank.config import BackendSpec, format_chain, format_spec, parse_chain
 from swaprank.types import (
     BackendError,
@@ -150,6 +151,7 @@ class Reranker:
         rrf_k: int = RRF_K,
         on_error: OnError = "raise",
         dedup: bool = True,
+        cache_size: int = 0,
         api_key: ApiKey = None,
     ) -> None:
         self.specs: tuple[BackendSpec, ...] = parse_chain(model)
@@ -161,8 +163,11 @@ class Reranker:
             raise ConfigError(f"rrf_k must be a non-negative int, got {rrf_k!r}")
         if on_error not in ("raise", "passthrough"):
             raise ConfigError(f"on_error must be 'raise' or 'passthrough', got {on_error!r}")
+        if isinstance(cache_size, bool) or not isinstance(cache_size, int) or cache_size < 0:
+            raise ConfigError(f"cache_size must be a non-negative int (0 disables the cache), got {cache_size!r}")
         self.fuse = fuse
         self.rrf_k = rrf_k
+        self.cache = ScoreCache(cache_size) if cache_size else None
         self.on_error: OnError = on_error
         self.dedup = dedup
         self._api_keys = self._split_keys(api_key)
@@ -178,6 +183,7 @@ class Reranker:
         state = self.__dict__.copy()
         state["_api_keys"] = {}
         state["_backends"] = {}
+        state["cache"] = ScoreCache(self.cache.maxsize) if self.cache is not None else None
         del state["_lock"]
         return state
 
@@ -246,8 +252,9 @@ class Reranker:
         for spec in self.specs:
             try:
                 backend = self._backend(spec)
-                scores = backend.score_many(plan.requests)
-                return plan.finish(self, spec, scores, errors)
+                todo = self.cache.missing(spec, plan.requests) if self.cache is not None else plan.requests
+                fresh = backend.score_many(todo) if todo else []
+                return plan.finish(self, spec, self._merge(spec, plan.requests, todo, fresh), errors)
             except Exception as exc:  # typed or not, every failure goes through the policy
                 errors.append(self._note_failure(spec, exc))
         return plan.fail(self, errors)
@@ -266,11 +273,21 @@ class Reranker:
             try:
                 cached = self._backends.get(spec)
                 backend = cached if cached is not None else await run_blocking(self._backend, spec)
-                scores = await backend.ascore_many(plan.requests)
-                return plan.finish(self, spec, scores, errors)
+                todo = self.cache.missing(spec, plan.requests) if self.cache is not None else plan.requests
+                fresh = await backend.ascore_many(todo) if todo else []
+                return plan.finish(self, spec, self._merge(spec, plan.requests, todo, fresh), errors)
             except Exception as exc:  # typed or not, every failure goes through the policy
                 errors.append(self._note_failure(spec, exc))
         return plan.fail(self, errors)
+
+    def _merge(self, spec: BackendSpec, requests: list[tuple[str, list[str]]],
+               todo: list[tuple[str, list[str]]], fresh: Any) -> list[Scores]:
+        """Validate what the backend answered, then fill in cache hits."""
+        if not isinstance(fresh, list) or len(fresh) != len(todo):
+            raise BadResponseError(f"backend answered {len(fresh) if isinstance(fresh, list) else fresh!r} "
+                                   f"of {len(todo)} queries", vendor=spec.backend)
+        checked = [_check_scores(scores, len(texts), spec) for scores, (_, texts) in zip(fresh, todo, strict=True)]
+        return self.cache.complete(spec, requests, todo, checked) if self.cache is not None else checked
 
     # ------------------------------------------------------------- failure policy
 
@@ -340,8 +357,7 @@ class _Plan:
             if slot is None or scores is None or spec is None:
                 results.append(RerankResult([], model=model))
                 continue
-            checked = _check_scores(scores[slot] if slot < len(scores) else None,
-                                    len(self.requests[slot][1]), spec)
+            checked = scores[slot]
             ranked = [
                 RankedDocument(index=i, score=checked.normalized[u], raw_score=checked.raw[u],
                                text=d.text, id=d.id, metadata=dict(d.metadata))
