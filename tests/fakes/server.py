@@ -217,7 +217,9 @@ class FakeServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> FakeServer:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # proto=IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on sockets that say so, and
+        # without it every keep-alive answer waits ~40 ms for a delayed ACK.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
@@ -270,6 +272,21 @@ class FakeServer:
             self.max_inflight = 0
         self.latency = 0.0
         self.max_docs = None
+
+    def settle(self, quiet: float = 0.1, timeout: float = 3.0) -> None:
+        """Wait until no request is in flight and none arrived for ``quiet`` seconds.
+
+        For tests whose client abandons parts mid-call (a failed split call leaves its running
+        siblings to finish), so stragglers do not consume the next test's scripted faults.
+        """
+        deadline = time.monotonic() + timeout
+        seen = -1
+        while time.monotonic() < deadline:
+            count = len(self.requests)
+            if count == seen and not self._inflight:
+                return
+            seen = count
+            time.sleep(quiet)
 
     @property
     def pending_faults(self) -> int:

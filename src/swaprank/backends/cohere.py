@@ -18,11 +18,13 @@ from swaprank.backends.http import (
     HTTPStatusFailure,
     Part,
     PerLoop,
+    async_client,
     dig,
     int_or_none,
     network_options,
     ranked_scores,
     request_id_from,
+    sync_client,
 )
 from swaprank.config import BackendSpec, Option
 from swaprank.types import Usage
@@ -44,16 +46,19 @@ class CohereBackend(HostedBackend):
         super().__init__(spec, api_key=api_key)
         self._sdk = require("cohere", "cohere")
         self._api_error: type[Exception] = require("cohere.core", "cohere").ApiError
-        self._client = self._build(self._sdk.ClientV2)
-        self._aclients: PerLoop[Any] = PerLoop(lambda: self._build(self._sdk.AsyncClientV2))
+        timeout = self.option("timeout")
+        self._client = self._build(self._sdk.ClientV2, sync_client(timeout=timeout, follow_redirects=True))
+        self._aclients: PerLoop[Any] = PerLoop(lambda: self._build(
+            self._sdk.AsyncClientV2, async_client(timeout=timeout, follow_redirects=True)))
 
-    def _build(self, client_class: Any) -> Any:
+    def _build(self, client_class: Any, http: httpx.Client | httpx.AsyncClient) -> Any:
         kwargs: dict[str, Any] = {
             # A callable keeps the key inside SecretStr instead of a plain attribute of the client.
             "api_key": lambda: self.secret() or NO_KEY,
             "client_name": "swaprank",
             "timeout": self.option("timeout"),
             "max_retries": 0,  # retries are ours (tenacity), never multiplied by the SDK's
+            "httpx_client": http,  # ours, to share one TLS context between event loops
         }
         if self.option("base_url"):
             kwargs["base_url"] = self.option("base_url").rstrip("/")
