@@ -89,7 +89,7 @@ def test_async_backend_serves_several_event_loops(server: FakeServer) -> None:
 
 def test_one_failing_part_fails_the_call(server: FakeServer, mode: str) -> None:
     server.script(Fault.wrong_index())
-    with pytest.raises(BadResponseError, match="outside|out of range"):
+    with pytest.raises(BadResponseError, match=r"outside|out of range"):
         rerank(reranker(server, max_docs_per_request=10), mode, docs=MANY)
     server.settle()  # the sibling parts may still be in flight
     assert len(server.requests) <= 3

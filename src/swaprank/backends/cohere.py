@@ -36,6 +36,7 @@ NO_KEY = "EMPTY"
 class CohereBackend(HostedBackend):
     vendor: ClassVar[str] = "cohere"
     default_model: ClassVar[str | None] = "rerank-v3.5"
+    sdk_loggers: ClassVar[tuple[str, ...]] = ("fern",)
     key_env: ClassVar[tuple[str, ...]] = ("CO_API_KEY", "COHERE_API_KEY")
     options: ClassVar[dict[str, Option]] = {
         **network_options(max_docs_per_request=1000),

@@ -321,6 +321,45 @@ class PerLoop(Generic[T]):
             return item
 
 
+# ------------------------------------------------------------------ SDK log redaction
+
+
+class _RedactKeys(logging.Filter):
+    """Scrubs live backends' keys from SDK log records.
+
+    SDK loggers quote vendor error bodies verbatim (voyage logs every error message at INFO),
+    and a vendor that echoes the key back would otherwise put it in the application's logs.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._backends: weakref.WeakSet[HostedBackend] = weakref.WeakSet()
+
+    def watch(self, backend: HostedBackend) -> None:
+        self._backends.add(backend)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = scrubbed = record.getMessage()
+        for backend in list(self._backends):
+            scrubbed = backend._scrub(scrubbed)
+        if scrubbed != message:
+            record.msg, record.args = scrubbed, ()
+        return True
+
+
+_redact_keys = _RedactKeys()
+
+
+def redact_sdk_logs(backend: HostedBackend, logger_names: Sequence[str]) -> None:
+    if backend.secret() is None:
+        return
+    _redact_keys.watch(backend)
+    for name in logger_names:
+        sdk_logger = logging.getLogger(name)
+        if _redact_keys not in sdk_logger.filters:
+            sdk_logger.addFilter(_redact_keys)
+
+
 # ------------------------------------------------------------------ the shared backend
 
 
@@ -334,6 +373,8 @@ class HostedBackend(BaseBackend):
     """
 
     key_env: ClassVar[tuple[str, ...]] = ()
+    # Loggers the vendor SDK writes response bodies to; keys are scrubbed from their records.
+    sdk_loggers: ClassVar[tuple[str, ...]] = ()
     # SDK exception types meaning "timed out" / "could not talk to the server"; set by subclasses
     # (per instance when the SDK is imported lazily).
     timeout_errors: tuple[type[BaseException], ...] = ()
@@ -347,6 +388,7 @@ class HostedBackend(BaseBackend):
             raise AuthenticationError(
                 f"no API key for {self.vendor}: pass api_key=... or set {names}", vendor=self.vendor, attempts=0,
             )
+        redact_sdk_logs(self, self.sdk_loggers)
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
         self._semaphores: PerLoop[asyncio.Semaphore] = PerLoop(
@@ -516,7 +558,9 @@ class HostedBackend(BaseBackend):
         else:
             raise exc
         error = mapped.error if isinstance(mapped, _Retryable) else mapped
-        error.__cause__ = exc
+        # An SDK's HTTP error adds nothing ours lacks (status, request id, vendor message), and its
+        # str() can quote a whole response body; transport errors keep their cause for debugging.
+        error.__cause__ = None if status_failure is not None else exc
         error.__suppress_context__ = True
         return mapped
 

@@ -27,6 +27,7 @@ _PARSE_ERRORS = (IndexError, AttributeError, KeyError, TypeError, ValueError)
 class VoyageBackend(HostedBackend):
     vendor: ClassVar[str] = "voyage"
     default_model: ClassVar[str | None] = "rerank-2.5"
+    sdk_loggers: ClassVar[tuple[str, ...]] = ("voyage",)
     key_env: ClassVar[tuple[str, ...]] = ("VOYAGE_API_KEY",)
     options: ClassVar[dict[str, Option]] = {
         **network_options(max_docs_per_request=1000),
