@@ -78,7 +78,8 @@ def network_options(*, max_docs_per_request: int, base_url: bool = True) -> dict
                               minimum=0),
         "max_docs_per_request": Option(int, max_docs_per_request, "split larger candidate lists into requests",
                                        minimum=1),
-        "max_concurrency": Option(int, 8, "requests in flight at once per backend", minimum=1),
+        # 16: a 1000-candidate list split at 100 per request goes out in one wave.
+        "max_concurrency": Option(int, 16, "requests in flight at once per backend", minimum=1),
     }
     if base_url:
         options["base_url"] = Option(str, None, "self-hosted or proxy endpoint instead of the vendor's")
