@@ -122,6 +122,7 @@ def test_persistent_drops_raise_unavailable(server: FakeServer, mode: str) -> No
     with pytest.raises(BackendUnavailableError, match="connection failed") as info:
         rerank(reranker(server, max_retries=2), mode)
     assert (info.value.vendor, info.value.attempts) == (server.vendor, 3)
+    assert info.value.__cause__ is not None  # the transport error stays attached for debugging
     assert len(server.requests) == 3
 
 
@@ -164,6 +165,9 @@ def test_deadline_bounds_the_whole_call(server: FakeServer, mode: str) -> None:
         (Fault.missing_results(), "no results list|field .* is missing"),
         (Fault.missing_score(), "score"),
         (Fault.wrong_index(), "outside 0..7|out of range"),
+        (Fault.negative_index(), "outside 0..7"),
+        (Fault.float_index(), "index=1.5, not an integer|TypeError: list indices"),
+        (Fault.string_score(), "not a finite number"),
         (Fault.duplicate_index(), "ranked twice"),
         (Fault.wrong_count(), "7 results for 8 documents"),
     ],

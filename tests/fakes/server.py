@@ -111,6 +111,21 @@ class Fault:
         return cls("wrong_index")
 
     @classmethod
+    def float_index(cls) -> Fault:
+        """200 whose first result has index 1.5 (an SDK that coerces it to 1 would mis-rank silently)."""
+        return cls("float_index")
+
+    @classmethod
+    def negative_index(cls) -> Fault:
+        """200 whose first result has index -1 (Python's ``docs[-1]`` would quietly take the last one)."""
+        return cls("negative_index")
+
+    @classmethod
+    def string_score(cls) -> Fault:
+        """200 whose first result has its score as a string."""
+        return cls("string_score")
+
+    @classmethod
     def duplicate_index(cls) -> Fault:
         """200 with the right count, but two results for one document and none for another."""
         return cls("duplicate_index")
@@ -424,6 +439,12 @@ class FakeServer:
             del results[0][self.score_field]
         elif kind == "wrong_index":
             results[0][self.index_field] = count
+        elif kind == "float_index":
+            results[0][self.index_field] = 1.5
+        elif kind == "negative_index":
+            results[0][self.index_field] = -1
+        elif kind == "string_score":
+            results[0][self.score_field] = str(results[0][self.score_field])
         elif kind == "duplicate_index" and len(results) > 1:
             results[1][self.index_field] = results[0][self.index_field]
         elif kind == "wrong_count":

@@ -500,12 +500,11 @@ class HostedBackend(BaseBackend):
                     try:
                         return self._send(query, texts, timeout)
                     except Exception as exc:
-                        raise self._failure(exc, timeout) from exc
-        except _Retryable as failure:
-            raise self._final(failure.error, attempt_number) from None
-        except BackendError as error:
-            raise self._final(error, attempt_number) from None
-        raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
+                        raise self._failure(exc, timeout)  # noqa: B904 - _failure sets the cause
+            raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
+        except (_Retryable, BackendError) as failure:
+            error = _unwrap(failure, attempt_number)
+        raise error  # outside the handler: the cause chain is the one _failure chose
 
     async def _aattempts(self, query: str, texts: list[str], deadline: Deadline) -> Part:
         attempt_number = 0
@@ -518,17 +517,11 @@ class HostedBackend(BaseBackend):
                         # The SDKs get the timeout too; this also bounds DNS, pool waits and body reads.
                         return await asyncio.wait_for(self._asend(query, texts, timeout), timeout)
                     except Exception as exc:
-                        raise self._failure(exc, timeout) from exc
-        except _Retryable as failure:
-            raise self._final(failure.error, attempt_number) from None
-        except BackendError as error:
-            raise self._final(error, attempt_number) from None
-        raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
-
-    @staticmethod
-    def _final(error: BackendError, attempts: int) -> BackendError:
-        error.attempts = max(attempts, 1)
-        return error
+                        raise self._failure(exc, timeout)  # noqa: B904 - _failure sets the cause
+            raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
+        except (_Retryable, BackendError) as failure:
+            error = _unwrap(failure, attempt_number)
+        raise error
 
     def _log_retry(self, state: RetryCallState) -> None:
         failure = state.outcome.exception() if state.outcome is not None else None
@@ -560,10 +553,18 @@ class HostedBackend(BaseBackend):
             raise exc
         error = mapped.error if isinstance(mapped, _Retryable) else mapped
         # An SDK's HTTP error adds nothing ours lacks (status, request id, vendor message), and its
-        # str() can quote a whole response body; transport errors keep their cause for debugging.
+        # str() can quote a whole response body, a key echoed by the vendor included; transport
+        # errors are kept as the cause, for debugging.
         error.__cause__ = None if status_failure is not None else exc
         error.__suppress_context__ = True
         return mapped
+
+
+def _unwrap(failure: _Retryable | BackendError, attempts: int) -> BackendError:
+    error = failure.error if isinstance(failure, _Retryable) else failure
+    error.attempts = max(attempts, 1)
+    error.__context__ = None  # _failure chose the cause worth keeping; drop the implicit one
+    return error
 
 
 def _raise_first(futures: list[Future[Part]], done: set[Future[Part]]) -> None:
