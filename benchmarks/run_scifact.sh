@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The SciFact quality runs behind benchmarks/RESULTS.md. Run from the repository root:
+#   bash benchmarks/run_scifact.sh            (all three; ~1 h on 2 CPU cores)
+#   bash benchmarks/run_scifact.sh A          (only run A; B, C likewise)
+# Needs ../shared (model and data) beside the checkout. Outputs go to benchmarks/results/ (gitignored).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/swaprank}
+DATA=${DATA:-../shared/data/beir/scifact}
+MODEL=${MODEL:-cross-encoder:../shared/models/minilm-l6-scifact-ce}
+OUT=benchmarks/results
+CACHE="$OUT/cache"
+which=${1:-ABC}
+
+# A: all 300 test queries; three first stages; each reranked at top-30 and fused with its first stage.
+if [[ $which == *A* ]]; then
+  $PY eval --data "$DATA" --split test --first-stage bm25,dense,hybrid --candidates 30 \
+    --model "$MODEL" --fuse rrf --out "$OUT" --name scifact-300q-top30 --cache-dir "$CACHE" --no-progress
+fi
+# B: depth sweep on the first 100 queries: where does reranking BM25's pool stop paying?
+if [[ $which == *B* ]]; then
+  $PY eval --data "$DATA" --split test --first-stage bm25 --candidates 10,20,30,50,100 --queries 100 \
+    --model "$MODEL" --fuse rrf --out "$OUT" --name scifact-100q-depth-sweep --cache-dir "$CACHE" --no-progress
+fi
+# C: BM25 with an English stemmer (PyStemmer), to explain the gap to the BEIR paper's 0.665.
+if [[ $which == *C* ]]; then
+  $PY eval --data "$DATA" --split test --first-stage bm25 --bm25-stemmer english \
+    --out "$OUT" --name scifact-300q-bm25-stemmed --no-progress
+fi
