@@ -30,6 +30,7 @@ NOTEBOOKS = sorted(p.name for p in NOTEBOOK_DIR.glob("*.ipynb"))
 EXPECTED = {
     "llamaindex_query_engine.ipynb",
     "langchain_compression_retriever.ipynb",
+    "swap_backends_and_measure.ipynb",
 }
 KERNEL_NAME = "swaprank-test-python"
 BUDGET_SECONDS = 120  # issue 5: each notebook runs in under 2 minutes on a 2-core CPU
@@ -117,5 +118,9 @@ def test_notebook_runs(name: str, notebook_env: dict[str, str]) -> None:
     assert kernel_python == sys.executable, f"kernel ran {kernel_python!r}, tests run {sys.executable!r}"
     errors = [out for cell in code_cells for out in cell.outputs if out.get("output_type") == "error"]
     assert not errors, f"{name}: error outputs {errors}"
+    # A chart cell that renders nothing (e.g. a library switched matplotlib to Agg) is a failure too.
+    blank = [i for i, cell in enumerate(code_cells) if "plt.show()" in cell.source
+             and not any("image/png" in out.get("data", {}) for out in cell.outputs)]
+    assert not blank, f"{name}: chart cells {blank} displayed no image"
     print(f"{name}: {elapsed:.1f} s")
     assert elapsed < BUDGET_SECONDS, f"{name} took {elapsed:.0f} s; the budget is {BUDGET_SECONDS} s"
