@@ -144,3 +144,18 @@ def test_smoke_eval_20_queries(tmp_path: Path, tiny_spec: str) -> None:
     assert reranked["metrics"]["recall@100"] == report["rows"][0]["metrics"]["recall@100"]
     assert reranked["metrics"]["recall@10"] == pytest.approx(reranked["ceiling_recall_at_candidates"])
     assert "smoke: " in proc.stdout and (out / "smoke.png").is_file()
+
+
+def test_bench_command_times_every_model_on_the_same_candidates(tiny: Path, tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    scripted_backend.install()
+    out = tmp_path / "bench.json"
+    code = main(["bench", "--data", str(tiny), "--model", "scripted:default", "--model", "scripted-async:default",
+                 "--queries", "3", "--candidates", "2", "--out", str(out)])
+    assert code == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["model"] for r in rows] == ["scripted:default", "scripted-async:default"]
+    assert all(r["queries"] == 3 and r["median_ms"] >= 0 for r in rows)
+    assert rows[0]["ratio_to_first"] == 1.0
+    assert "3 queries x 2 BM25 candidates" in capsys.readouterr().out
+    assert main(["bench", "--data", str(tiny), "--model", "nosuch:x"]) == 2
