@@ -110,3 +110,18 @@ def test_scifact_bm25_lands_within_001_of_the_beir_paper(scifact: Path) -> None:
     assert means["ndcg@10"] == pytest.approx(0.665, abs=0.01)  # BEIR paper (Thakur et al., 2021), Elasticsearch
     assert means["ndcg@10"] == pytest.approx(0.6617, abs=5e-4)  # bm25s defaults, English stopwords, no stemming
     assert means["recall@100"] == pytest.approx(0.8759, abs=5e-4)
+
+
+def test_paired_p_value() -> None:
+    from swaprank.eval.metrics import paired_p_value
+
+    assert paired_p_value([0.5, 0.2], [0.5, 0.2]) == 1.0
+    better = [1.0] * 30
+    worse = [0.0] * 30
+    assert paired_p_value(better, worse) < 0.001  # 30 wins out of 30: 2/2^30 under the null
+    # one win and one equal-size loss: the mean difference is 0
+    assert paired_p_value([1.0, 0.0], [0.0, 1.0]) == 1.0
+    # one +1 among 3 queries: every sign flip gives |mean| = 1/3, so the data carry no evidence
+    assert paired_p_value([1.0, 0.0, 0.0], [0.0, 0.0, 0.0]) == pytest.approx(1.0, abs=0.02)
+    with pytest.raises(ValueError, match="equal lengths"):
+        paired_p_value([1.0], [1.0, 0.0])

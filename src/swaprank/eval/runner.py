@@ -35,6 +35,7 @@ class Row:
     truncated: int = 0
     wins: int | None = None  # queries whose nDCG@10 beats the first stage's
     losses: int | None = None
+    p_value: float | None = None  # paired randomization test of nDCG@10 against the first stage
     partial: bool = False
     error: str | None = None
     note: str | None = None
@@ -54,6 +55,7 @@ class Row:
             "metrics": self.metrics, "ceiling_recall_at_candidates": self.ceiling,
             "latency": self.latency, "docs_scored": self.docs_scored, "truncated": self.truncated,
             "wins_vs_first_stage": self.wins, "losses_vs_first_stage": self.losses,
+            "p_value_vs_first_stage": self.p_value,
             "partial": self.partial, "error": self.error, "note": self.note,
             "per_query_ndcg@10": self.per_query_ndcg,
         }
@@ -82,6 +84,9 @@ def _score_rows(row: Row, dataset: BeirDataset, ranked: dict[str, list[str]], ba
     if baseline is not None and baseline.per_query_ndcg:
         row.wins = sum(v > baseline.per_query_ndcg[q] + 1e-12 for q, v in row.per_query_ndcg.items())
         row.losses = sum(v < baseline.per_query_ndcg[q] - 1e-12 for q, v in row.per_query_ndcg.items())
+        queries = list(row.per_query_ndcg)
+        row.p_value = metrics.paired_p_value([row.per_query_ndcg[q] for q in queries],
+                                             [baseline.per_query_ndcg[q] for q in queries])
 
 
 def baseline_row(name: str, dataset: BeirDataset, ranking: Ranking) -> Row:
