@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from swaprank import format_spec, parse_spec
+from swaprank.registry import clear_cache
 from tests.fakes import FakeServer, Fault, relevance
 from tests.fakes.helpers import DOCS, QUERY, TEST_KEY, spec
 
@@ -54,7 +55,8 @@ def test_langchain_compressor(server: FakeServer, mode: str) -> None:
 
 
 @pytest.mark.parametrize("vendor", ["cohere"])
-def test_langchain_reports_the_fallback_that_served(server: FakeServer, fake_servers: dict[str, FakeServer]) -> None:
+def test_langchain_reports_the_fallback_that_served(server: FakeServer, fake_servers: dict[str, FakeServer],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     from langchain_core.documents import Document as LCDocument
 
     from swaprank.langchain import RerankCompressor
@@ -62,10 +64,13 @@ def test_langchain_reports_the_fallback_that_served(server: FakeServer, fake_ser
     tei = fake_servers["tei"]
     tei.reset()
     server.script(*[Fault.server_error(503)] * 3)
-    compressor = RerankCompressor(model=f"{spec(server)} | {spec(tei)}", top_n=TOP, api_key=TEST_KEY)
+    monkeypatch.setenv("CO_API_KEY", TEST_KEY)  # from the env, so the self-hosted TEI gets no key
+    clear_cache()
+    compressor = RerankCompressor(model=f"{spec(server)} | {spec(tei)}", top_n=TOP)
     out = compressor.compress_documents([LCDocument(page_content=t) for t in DOCS], QUERY)
     assert [d.page_content for d in out] == [DOCS[i] for i in best()]
     assert {d.metadata["rerank_model"] for d in out} == {format_spec(parse_spec(spec(tei)))}
+    assert "authorization" not in tei.requests[0].headers
 
 
 @pytest.mark.parametrize("vendor", ["voyage"])

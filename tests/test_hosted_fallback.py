@@ -39,7 +39,7 @@ def test_failing_vendor_falls_back_to_the_next_spec(fakes: dict[str, FakeServer]
     cohere, jina = fakes["cohere"], fakes["jina"]
     cohere.script(*[Fault.server_error(503)] * 3)
     chain = f"{spec(cohere)} | {spec(jina)}"
-    result = run(Reranker(chain, api_key=TEST_KEY), mode)
+    result = run(Reranker(chain, api_key={"cohere": TEST_KEY, "jina": TEST_KEY}), mode)
     assert result.model == canonical(spec(jina))
     assert len(cohere.requests) == 3  # retried to the end of its budget first
     assert len(jina.requests) == 1
@@ -77,7 +77,8 @@ def test_passthrough_keeps_the_input_order_when_all_fail(fakes: dict[str, FakeSe
     cohere, voyage = fakes["cohere"], fakes["voyage"]
     cohere.script(*[Fault.rate_limited()] * 3)
     voyage.script(*[Fault.server_error(500)] * 3)
-    rr = Reranker(f"{spec(cohere)} | {spec(voyage)}", api_key=TEST_KEY, on_error="passthrough")
+    rr = Reranker(f"{spec(cohere)} | {spec(voyage)}", api_key={"cohere": TEST_KEY, "voyage": TEST_KEY},
+                  on_error="passthrough")
     result = run(rr, mode)
     assert result.passthrough is True
     assert [d.index for d in result] == list(range(len(DOCS)))
@@ -100,6 +101,6 @@ def test_without_passthrough_the_last_error_is_raised(fakes: dict[str, FakeServe
     voyage.script(Fault.status_code(400))
     jina.api_key = "another-key"
     with pytest.raises(AuthenticationError) as info:
-        run(Reranker(f"{spec(voyage)} | {spec(jina)}", api_key=TEST_KEY), mode)
+        run(Reranker(f"{spec(voyage)} | {spec(jina)}", api_key={"voyage": TEST_KEY, "jina": TEST_KEY}), mode)
     assert (info.value.vendor, info.value.status) == ("jina", 401)
     assert (len(voyage.requests), len(jina.requests)) == (1, 1)  # neither error is worth a retry

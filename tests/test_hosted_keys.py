@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from swaprank import BackendError, Reranker, parse_spec, registry
+from swaprank import BackendError, ConfigError, Reranker, parse_spec, registry
 from tests.fakes import FakeServer, Fault
 from tests.fakes.helpers import DOCS, QUERY, TEST_KEY, rerank, spec
 
@@ -109,3 +109,19 @@ def test_langchain_adapter_never_serialises_the_key(server: FakeServer) -> None:
     assert len(out) == 3
     assert_no_key(compressor, str(compressor), compressor.model_dump(), compressor.model_dump_json(),
                   dumps(compressor), dumpd(compressor), pickle.dumps(compressor))
+
+
+@pytest.mark.xfail(strict=True, reason="Reranker._split_keys gives one api_key to every spec of a chain, so the "
+                   "first vendor's key reaches the fallback's server; remove this marker once fixed")
+def test_one_key_is_not_sent_to_another_vendor(fake_servers: dict[str, FakeServer]) -> None:
+    cohere, tei = fake_servers["cohere"], fake_servers["tei"]
+    for fake in (cohere, tei):
+        fake.reset()
+    cohere.api_key, tei.api_key = TEST_KEY, None
+    cohere.script(Fault.status_code(400))
+    try:
+        result = Reranker(f"{spec(cohere)} | {spec(tei)}", api_key=TEST_KEY).rerank(QUERY, DOCS)
+    except ConfigError:
+        return  # refusing an ambiguous single key for a mixed chain is a fix too
+    assert result.model.startswith("tei:")
+    assert "authorization" not in tei.requests[0].headers
