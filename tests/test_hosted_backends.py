@@ -167,6 +167,18 @@ def test_key_is_read_from_the_environment(fake_servers: dict[str, FakeServer], m
     assert fake.requests[0].headers["authorization"] == f"Bearer {TEST_KEY}"
 
 
+@pytest.mark.parametrize("name", ["cohere", "voyage"])
+def test_sdk_backends_on_a_self_hosted_url_need_no_key(fake_servers: dict[str, FakeServer], name: str) -> None:
+    """vLLM serves Cohere's /v2/rerank without auth; the SDKs insist on a key, so they get a placeholder."""
+    fake = fake_servers[name]
+    fake.reset()
+    fake.api_key = None
+    clear_cache()
+    result = Reranker(spec(fake)).rerank(QUERY, DOCS)
+    assert len(result) == len(DOCS)
+    assert fake.requests[0].headers["authorization"] == "Bearer EMPTY"
+
+
 def test_self_hosted_jina_needs_no_key(fake_servers: dict[str, FakeServer]) -> None:
     fake = fake_servers["jina"]
     fake.reset()

@@ -14,6 +14,7 @@ from pydantic import SecretStr
 
 from swaprank.backends.base import require
 from swaprank.backends.http import (
+    PLACEHOLDER_KEY,
     HostedBackend,
     HTTPStatusFailure,
     Part,
@@ -28,9 +29,6 @@ from swaprank.backends.http import (
 )
 from swaprank.config import BackendSpec, Option
 from swaprank.types import Usage
-
-# The SDK insists on a token; a self-hosted server without auth gets this placeholder.
-NO_KEY = "EMPTY"
 
 
 class CohereBackend(HostedBackend):
@@ -55,7 +53,7 @@ class CohereBackend(HostedBackend):
     def _build(self, client_class: Any, http: httpx.Client | httpx.AsyncClient) -> Any:
         kwargs: dict[str, Any] = {
             # A callable keeps the key inside SecretStr instead of a plain attribute of the client.
-            "api_key": lambda: self.secret() or NO_KEY,
+            "api_key": lambda: self.secret() or PLACEHOLDER_KEY,
             "client_name": "swaprank",
             "timeout": self.option("timeout"),
             "max_retries": 0,  # retries are ours (tenacity), never multiplied by the SDK's

@@ -61,6 +61,8 @@ logger = logging.getLogger("swaprank")
 T = TypeVar("T")
 
 USER_AGENT = "swaprank"
+# SDKs that refuse to send without a key get this for a self-hosted base_url that needs none.
+PLACEHOLDER_KEY = "EMPTY"
 # Headers vendors put their request / trace id in (first match wins).
 REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-debug-trace-id", "x-trace-id", "x-amzn-requestid")
 _MESSAGE_LIMIT = 300

@@ -16,11 +16,17 @@ from typing import Any, ClassVar
 from pydantic import SecretStr
 
 from swaprank.backends.base import require
-from swaprank.backends.http import HostedBackend, HTTPStatusFailure, Part, network_options, ranked_scores
+from swaprank.backends.http import (
+    PLACEHOLDER_KEY,
+    HostedBackend,
+    HTTPStatusFailure,
+    Part,
+    network_options,
+    ranked_scores,
+)
 from swaprank.config import BackendSpec, Option
 from swaprank.types import BadResponseError, Usage
 
-NO_KEY = "EMPTY"  # the SDK refuses to send without a key; self-hosted proxies may not need one
 _PARSE_ERRORS = (IndexError, AttributeError, KeyError, TypeError, ValueError)
 
 
@@ -44,7 +50,8 @@ class VoyageBackend(HostedBackend):
         self._base_url = _v1_url(self.option("base_url"))
 
     def _build(self, client_class: Any, timeout: float) -> Any:
-        return client_class(api_key=self.secret() or NO_KEY, max_retries=0, timeout=timeout, base_url=self._base_url)
+        return client_class(api_key=self.secret() or PLACEHOLDER_KEY, max_retries=0, timeout=timeout,
+                            base_url=self._base_url)
 
     def _send(self, query: str, texts: list[str], timeout: float) -> Part:
         client = self._build(self._sdk.Client, timeout)
