@@ -111,8 +111,6 @@ def test_langchain_adapter_never_serialises_the_key(server: FakeServer) -> None:
                   dumps(compressor), dumpd(compressor), pickle.dumps(compressor))
 
 
-@pytest.mark.xfail(strict=True, reason="Reranker._split_keys gives one api_key to every spec of a chain, so the "
-                   "first vendor's key reaches the fallback's server; remove this marker once fixed")
 def test_one_key_is_not_sent_to_another_vendor(fake_servers: dict[str, FakeServer]) -> None:
     cohere, tei = fake_servers["cohere"], fake_servers["tei"]
     for fake in (cohere, tei):

@@ -128,3 +128,12 @@ def test_real_cross_encoder_through_the_retriever(tiny_spec: str) -> None:
     scores = [d.metadata["relevance_score"] for d in out]
     assert len(out) == 3 and scores == sorted(scores, reverse=True)
     assert all(isinstance(s, float) and 0.0 <= s <= 1.0 for s in scores)
+
+
+def test_a_chain_of_keyed_backends_takes_a_key_mapping() -> None:
+    compressor = RerankCompressor(model="scripted:a?fail=true | scripted-async",
+                                  api_key={"scripted": "k1", "scripted-async": "k2"})
+    assert "k1" not in repr(compressor) + compressor.model_dump_json()
+    assert compressor.compress_documents(make_docs(), "q")[0].metadata["rerank_model"] == "scripted-async:default"
+    with pytest.raises(ConfigError, match="one api_key for a chain"):
+        RerankCompressor(model="scripted:a | scripted-async", api_key="k")

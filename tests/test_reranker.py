@@ -296,3 +296,12 @@ def test_score_cache_is_lru_bounded_and_per_model() -> None:
     assert served == [("q", DOCS)]
     with pytest.raises(ConfigError, match="cache_size must be a non-negative int"):
         Reranker("scripted", cache_size=-1)
+
+
+def test_one_key_is_never_broadcast_along_a_chain() -> None:
+    with pytest.raises(ConfigError, match=r"one api_key for a chain of scripted, scripted-async would reach every"):
+        Reranker("scripted:a | scripted-async", api_key="k")
+    rr = Reranker("scripted:a | scripted-async", api_key={"scripted": "k1", "scripted-async": "k2"})
+    assert set(rr._api_keys) == {"scripted", "scripted-async"}
+    # a local model in the chain takes no key, so one key for the one hosted backend is unambiguous
+    assert set(Reranker("scripted | ce:some/model", api_key="k")._api_keys) == {"scripted"}

@@ -36,9 +36,10 @@ class RerankSettings(BaseModel):
     fuse: Literal["rrf"] | None = Field(
         default=None, description="'rrf' fuses the retriever's order with the reranker's order."
     )
-    api_key: SecretStr | None = Field(
+    api_key: SecretStr | dict[str, SecretStr] | None = Field(
         default=None, exclude=True, repr=False,
-        description="Key for a hosted backend; else read from the vendor's env var. Never serialised.",
+        description="Key for the hosted backend (a mapping by backend name for a chain of several); "
+        "else read from each vendor's env var. Never serialised.",
     )
 
     _reranker: Reranker = PrivateAttr()

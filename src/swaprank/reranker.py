@@ -205,13 +205,25 @@ class Reranker:
     # ------------------------------------------------------------- backends
 
     def _split_keys(self, api_key: ApiKey) -> dict[str, SecretStr | None]:
-        """One key for every hosted spec, or a mapping by backend name for mixed chains."""
+        """Route keys to backends: a mapping by backend name, or one key for the one keyed backend.
+
+        A single key is never broadcast along a chain: "cohere:... | jina:..." with one key would
+        otherwise send the Cohere key to Jina's servers. Local backends take no key.
+        """
         def wrap(key: SecretStr | str | None) -> SecretStr | None:
             return key if key is None or isinstance(key, SecretStr) else SecretStr(key)
 
         if isinstance(api_key, Mapping):
             return {registry.canonical_name(name): wrap(key) for name, key in api_key.items()}
-        return {spec.backend: wrap(api_key) for spec in self.specs}
+        if api_key is None:
+            return {}
+        keyed = sorted({spec.backend for spec in self.specs
+                        if getattr(registry.backend_factory(spec.backend), "uses_api_key", True)})
+        if len(keyed) > 1:
+            example = ", ".join(f"{name!r}: ..." for name in keyed)
+            raise ConfigError(f"one api_key for a chain of {', '.join(keyed)} would reach every one of them; "
+                              f"pass a mapping such as api_key={{{example}}}, or set each vendor's env var")
+        return {name: wrap(api_key) for name in keyed}
 
     def _backend(self, spec: BackendSpec) -> Backend:
         backend = self._backends.get(spec)

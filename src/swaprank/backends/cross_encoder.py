@@ -25,6 +25,7 @@ _PATH_PREFIXES = ("/", "./", "../", "~", ".\\", "..\\")
 
 class CrossEncoderBackend(BaseBackend):
     vendor: ClassVar[str] = "cross-encoder"
+    uses_api_key: ClassVar[bool] = False  # a key given to a chain never goes to a local model
     default_model: ClassVar[str | None] = "cross-encoder/ms-marco-MiniLM-L-6-v2"
     options: ClassVar[dict[str, Option]] = {
         "device": Option(str, None, "cpu, cuda, cuda:1, mps...; default: the best available"),
