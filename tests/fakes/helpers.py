@@ -11,7 +11,9 @@ from tests.fakes import FAKES, FakeServer, spec_for
 TEST_KEY = "sk-swaprank-TEST-7f3a9c1e5b2d"
 VENDORS = tuple(FAKES)
 # Small budgets so a fault test takes tens of milliseconds, not the production defaults' minutes.
-FAST: dict[str, Any] = {"timeout": 0.5, "max_retries": 2, "backoff": 0.01, "max_backoff": 0.05, "deadline": 10}
+# The default timeout stays generous (a loaded CI machine can take >0.5 s to build a client on first
+# use); tests about timeouts set their own small ``timeout`` explicitly.
+FAST: dict[str, Any] = {"timeout": 5.0, "max_retries": 2, "backoff": 0.01, "max_backoff": 0.05, "deadline": 10}
 
 DOCS = [
     "the cat sat on the mat",
