@@ -644,3 +644,32 @@ class JsonHTTP:
             return response.json(), response.headers
         except ValueError:
             raise HTTPStatusFailure(response.status_code, response.headers, response.text[:_MESSAGE_LIMIT]) from None
+
+
+class JsonRerankBackend(HostedBackend):
+    """A rerank endpoint spoken as plain JSON over httpx: subclasses say where, what and how to read.
+
+    Bearer auth is sent only when a key is known, so self-hosted servers work without one.
+    """
+
+    url: str  # the endpoint; set by the subclass's __init__
+
+    def __init__(self, spec: BackendSpec, *, api_key: SecretStr | str | None = None) -> None:
+        super().__init__(spec, api_key=api_key)
+        self._http = JsonHTTP(self._auth)
+
+    def _auth(self) -> dict[str, str]:
+        key = self.secret()
+        return {"Authorization": f"Bearer {key}"} if key else {}
+
+    def _body(self, query: str, texts: list[str]) -> dict[str, Any]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _read(self, data: Any, headers: httpx.Headers, count: int) -> Part:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _send(self, query: str, texts: list[str], timeout: float) -> Part:
+        return self._read(*self._http.post(self.url, self._body(query, texts), timeout), len(texts))
+
+    async def _asend(self, query: str, texts: list[str], timeout: float) -> Part:
+        return self._read(*await self._http.apost(self.url, self._body(query, texts), timeout), len(texts))

@@ -11,8 +11,7 @@ from typing import Any, ClassVar
 from pydantic import SecretStr
 
 from swaprank.backends.http import (
-    HostedBackend,
-    JsonHTTP,
+    JsonRerankBackend,
     Part,
     dig,
     int_or_none,
@@ -26,7 +25,7 @@ from swaprank.types import Usage
 JINA_URL = "https://api.jina.ai/v1/rerank"
 
 
-class JinaBackend(HostedBackend):
+class JinaBackend(JsonRerankBackend):
     vendor: ClassVar[str] = "jina"
     default_model: ClassVar[str | None] = "jina-reranker-v2-base-multilingual"
     key_env: ClassVar[tuple[str, ...]] = ("JINA_API_KEY", "JINAAI_API_KEY")
@@ -34,23 +33,12 @@ class JinaBackend(HostedBackend):
 
     def __init__(self, spec: BackendSpec, *, api_key: SecretStr | str | None = None) -> None:
         super().__init__(spec, api_key=api_key)
-        self._url = rerank_url(self.option("base_url"))
-        self._http = JsonHTTP(self._auth)
-
-    def _auth(self) -> dict[str, str]:
-        key = self.secret()
-        return {"Authorization": f"Bearer {key}"} if key else {}
+        self.url = rerank_url(self.option("base_url"))
 
     def _body(self, query: str, texts: list[str]) -> dict[str, Any]:
         # top_n = all: the engine applies top_n after merging split requests.
         return {"model": self.spec.model, "query": query, "documents": texts, "top_n": len(texts),
                 "return_documents": False}
-
-    def _send(self, query: str, texts: list[str], timeout: float) -> Part:
-        return self._read(*self._http.post(self._url, self._body(query, texts), timeout), len(texts))
-
-    async def _asend(self, query: str, texts: list[str], timeout: float) -> Part:
-        return self._read(*await self._http.apost(self._url, self._body(query, texts), timeout), len(texts))
 
     def _read(self, data: Any, headers: Any, count: int) -> Part:
         request_id = request_id_from(headers)

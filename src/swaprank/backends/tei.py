@@ -13,12 +13,12 @@ from urllib.parse import urlparse
 
 from pydantic import SecretStr
 
-from swaprank.backends.http import HostedBackend, JsonHTTP, Part, network_options, ranked_scores, request_id_from
+from swaprank.backends.http import JsonRerankBackend, Part, network_options, ranked_scores, request_id_from
 from swaprank.config import BackendSpec, Option
 from swaprank.types import ConfigError, Usage
 
 
-class TEIBackend(HostedBackend):
+class TEIBackend(JsonRerankBackend):
     vendor: ClassVar[str] = "tei"
     default_model: ClassVar[str | None] = None  # the "model" is the server URL
     options: ClassVar[dict[str, Option]] = {
@@ -32,25 +32,14 @@ class TEIBackend(HostedBackend):
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
             raise ConfigError(f"tei needs the server URL as its model, like tei:http://127.0.0.1:8080; "
                               f"got {spec.model!r}")
-        self._url = spec.model.rstrip("/") + "/rerank"
-        self._http = JsonHTTP(self._auth)
+        self.url = spec.model.rstrip("/") + "/rerank"
 
     def key_required(self) -> bool:
         return False  # self-hosted; a key is sent only when given (TEI --api-key, HF endpoints)
 
-    def _auth(self) -> dict[str, str]:
-        key = self.secret()
-        return {"Authorization": f"Bearer {key}"} if key else {}
-
     def _body(self, query: str, texts: list[str]) -> dict[str, Any]:
         return {"query": query, "texts": texts, "raw_scores": False, "truncate": self.option("truncate"),
                 "return_text": False}
-
-    def _send(self, query: str, texts: list[str], timeout: float) -> Part:
-        return self._read(*self._http.post(self._url, self._body(query, texts), timeout), len(texts))
-
-    async def _asend(self, query: str, texts: list[str], timeout: float) -> Part:
-        return self._read(*await self._http.apost(self._url, self._body(query, texts), timeout), len(texts))
 
     def _read(self, data: Any, headers: Any, count: int) -> Part:
         request_id = request_id_from(headers)

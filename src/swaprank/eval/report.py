@@ -129,15 +129,15 @@ def write_chart(path: Path, rows: Sequence[Row], title: str) -> Path | None:
     shown = [r for r in rows if r.metrics and not r.error]
     if not shown:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # A bare Figure renders with Agg without touching pyplot's global backend, so calling this from
+    # a notebook (inline plots) or a GUI session does not switch the caller's backend.
+    from matplotlib.figure import Figure
 
     labels = [r.label + (" (partial)" if r.partial else "") for r in shown]
     values = [r.metrics["ndcg@10"] for r in shown]
     colors = ["#9e9e9e" if r.model is None else "#ef8a17" if r.fuse else "#1f77b4" for r in shown]
-    fig, ax = plt.subplots(figsize=(9, 0.38 * len(shown) + 1.4))
+    fig = Figure(figsize=(9, 0.38 * len(shown) + 1.4))
+    ax = fig.subplots()
     bars = ax.barh(range(len(shown)), values, color=colors)
     ax.set_yticks(range(len(shown)), labels, fontsize=8)
     ax.invert_yaxis()
@@ -150,5 +150,4 @@ def write_chart(path: Path, rows: Sequence[Row], title: str) -> Path | None:
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return path
