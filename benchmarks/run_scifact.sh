@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The SciFact quality runs behind benchmarks/RESULTS.md. Run from the repository root:
-#   bash benchmarks/run_scifact.sh            (all four; 1-2 h on 2 shared CPU cores)
-#   bash benchmarks/run_scifact.sh A          (only run A; B, C, D likewise)
+#   bash benchmarks/run_scifact.sh            (all five; 1.5-2.5 h on 2 shared CPU cores)
+#   bash benchmarks/run_scifact.sh A          (only run A; B, C, D, E likewise)
 # Needs ../shared (model and data) beside the checkout. Outputs go to benchmarks/results/ (gitignored).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,4 +36,11 @@ if [[ $which == *D* ]]; then
   $PY eval --data "$DATA" --split test --first-stage bm25 --candidates 30 \
     --model "$MODEL?max_length=224&long_docs=truncate" --fuse rrf \
     --out "$OUT" --name scifact-300q-bm25-top30-len224 --no-progress
+fi
+# E: which half of D's difference from run A is the length and which the long-document policy?
+# BM25 top-30 at 512 tokens truncated, and at 224 tokens with windows.
+if [[ $which == *E* ]]; then
+  $PY eval --data "$DATA" --split test --first-stage bm25 --candidates 30 \
+    --model "$MODEL?long_docs=truncate" --model "$MODEL?max_length=224" --fuse rrf \
+    --out "$OUT" --name scifact-300q-bm25-top30-length-vs-windows --no-progress
 fi
