@@ -52,12 +52,12 @@ def test_failures_never_carry_the_key(server: FakeServer, mode: str, fault: str,
     faults = {
         "echo": [echo_key(server)],
         "rate_limited": [Fault.rate_limited()] * 2,
-        "timeout": [Fault.slow(1.0)] * 2,
+        "timeout": [Fault.slow(3.0)] * 2,
         "drop": [Fault.drop()] * 2,
         "malformed": [Fault.malformed_json()],
     }[fault]
     server.script(*faults)
-    rr = Reranker(spec(server, timeout=0.1, max_retries=1), api_key=TEST_KEY)
+    rr = Reranker(spec(server, timeout=0.5, max_retries=1), api_key=TEST_KEY)
     with pytest.raises(BackendError) as info:
         rerank(rr, mode)
     if fault == "echo":
