@@ -27,11 +27,11 @@ class TEIBackend(JsonRerankBackend):
     }
 
     def __init__(self, spec: BackendSpec, *, api_key: SecretStr | str | None = None) -> None:
-        super().__init__(spec, api_key=api_key)
-        parsed = urlparse(spec.model)
+        parsed = urlparse(spec.model)  # checked first: a bad spec opens no HTTP client
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
             raise ConfigError(f"tei needs the server URL as its model, like tei:http://127.0.0.1:8080; "
                               f"got {spec.model!r}")
+        super().__init__(spec, api_key=api_key)
         self.url = spec.model.rstrip("/") + "/rerank"
 
     def key_required(self) -> bool:
