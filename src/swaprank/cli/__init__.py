@@ -1,4 +1,4 @@
-"""``swaprank`` command line: rerank, eval, bench, demo.
+"""``swaprank`` command line: rerank, export, eval, bench, demo.
 
 Each subcommand lives in its own module exposing ``add_arguments(parser)`` and ``run(args) -> int``;
 this file only wires them, and imports a subcommand's module (and so its heavy dependencies)
@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from swaprank.types import SwapRankError
 
 _COMMANDS: dict[str, tuple[str, str]] = {
-    "rerank": ("swaprank.rerank_cli", "rerank documents (JSON lines or arguments) for a query"),
+    "rerank": ("swaprank.cli.rerank", "rerank documents (JSON lines or arguments) for a query"),
+    "export": ("swaprank.cli.export", "export a cross-encoder once (bf16/int8, ONNX/OpenVINO), serve it without torch"),
     "eval": ("swaprank.eval.cli", "measure retrieval quality on a BEIR-format dataset"),
     "bench": ("swaprank.eval.bench_cli", "measure reranking latency of one or more models"),
     "demo": ("swaprank.demo", "the negation-trap demo: bi-encoder order vs reranked order"),
@@ -46,7 +47,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SwapRankError as exc:  # a user's mistake or a backend outage: a message, not a traceback
         print(f"swaprank {name}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())
