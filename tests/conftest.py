@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,13 @@ os.environ["NO_PROXY"] = "127.0.0.1,localhost"
 os.environ["no_proxy"] = "127.0.0.1,localhost"
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# Exported artifacts go to a throwaway cache, never the developer's ~/.cache; and the runtimes'
+# telemetry (OpenVINO, NNCF) stays off in every test process and the subprocesses they start.
+os.environ["SWAPRANK_CACHE_DIR"] = tempfile.mkdtemp(prefix="swaprank-test-cache-")
+os.environ.setdefault("NNCF_CI", "1")
+from swaprank.backends.fastpath.telemetry import disable_runtime_telemetry
+
+disable_runtime_telemetry()
 for _var in ("CO_API_KEY", "COHERE_API_KEY", "VOYAGE_API_KEY", "JINA_API_KEY", "JINAAI_API_KEY", "SWAPRANK_MODEL"):
     os.environ.pop(_var, None)
 

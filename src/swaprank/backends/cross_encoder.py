@@ -1,9 +1,14 @@
-"""Local cross-encoders through sentence-transformers ``CrossEncoder`` (hub id or local path).
+"""Local cross-encoders: sentence-transformers on torch, or an exported ONNX/OpenVINO artifact.
 
 Long documents are the classic silent failure of local rerankers: the tokenizer cuts everything
 past ``max_length`` (512 tokens for MiniLM) and the answer in paragraph six never gets scored. By
 default we split such documents into overlapping token windows, score every window and keep the
 best one; ``long_docs=truncate`` restores the plain behaviour (and we still count what was cut).
+
+Which engine computes the scores is the only thing ``runtime``/``precision``/``quantize`` change:
+windows, batching and the [0, 1] mapping are the same code on every runtime. The default is exact
+fp32 on torch; ``precision=bf16`` and ``quantize=int8`` export the model once into the artifact
+cache (``swaprank.backends.fastpath``) and serve it without importing torch.
 """
 
 from __future__ import annotations
@@ -11,10 +16,12 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 from swaprank.backends.base import BaseBackend, Scores, require, sigmoid
+from swaprank.backends.fastpath.choice import RUNTIMES, Plan, choose
 from swaprank.config import BackendSpec, Option
 from swaprank.types import BackendUnavailableError, ConfigError
 
@@ -28,115 +35,170 @@ class CrossEncoderBackend(BaseBackend):
     uses_api_key: ClassVar[bool] = False  # a key given to a chain never goes to a local model
     default_model: ClassVar[str | None] = "cross-encoder/ms-marco-MiniLM-L-6-v2"
     options: ClassVar[dict[str, Option]] = {
-        "device": Option(str, None, "cpu, cuda, cuda:1, mps...; default: the best available"),
+        "runtime": Option(str, "auto", "inference runtime: auto (torch for fp32; the fastest installed one for "
+                          "bf16/int8) | torch | onnx | openvino", choices=RUNTIMES),
+        "precision": Option(str, None, "fp32 (exact, default) | bf16 (reduced-precision math)",
+                            choices=("fp32", "bf16")),
+        "quantize": Option(str, "none", "int8: a quantized artifact (onnx or openvino)", choices=("none", "int8")),
+        "threads": Option(int, None, "CPU threads for the exported runtimes; default: physical cores", minimum=1),
+        "parity_max_diff": Option(float, None, "largest |score difference| vs fp32 an export may show on the "
+                                  "parity probe; default: 0.001 fp32, 0.05 bf16, 0.25 int8", minimum=0),
+        "parity_min_agreement": Option(float, None, "smallest mean top-3 agreement with fp32 on the parity probe; "
+                                       "default: 1.0 fp32, 0.9 bf16, 0.8 int8", minimum=0),
+        "device": Option(str, None, "cpu, cuda, cuda:1, mps... (torch only); default: the best available"),
         "max_length": Option(int, None, "tokens per (query, document) pair; default: the model's", minimum=8),
-        "batch_size": Option(int, 32, "pairs per forward pass", minimum=1),
-        "dtype": Option(str, None, "weights dtype", choices=("float32", "float16", "bfloat16")),
+        "batch_size": Option(int, None, "pairs per forward pass; default: 32 on torch, 4 on onnx/openvino",
+                             minimum=1),
+        "dtype": Option(str, None, "torch weights dtype", choices=("float32", "float16", "bfloat16")),
         "long_docs": Option(str, "window", "over-long documents: score windows, keep max | truncate",
                             choices=("window", "truncate")),
         "window_overlap": Option(int, 32, "tokens shared by consecutive windows", minimum=0),
         "max_windows": Option(int, 16, "windows per document at most (the rest is cut, counted)", minimum=1),
         "activation": Option(str, "auto", "how raw outputs map to [0, 1]: auto | sigmoid | identity",
                              choices=("auto", "sigmoid", "identity")),
-        "backend": Option(str, "torch", "inference runtime", choices=("torch", "onnx", "openvino")),
+        "backend": Option(str, None, "deprecated alias of runtime", choices=("torch", "onnx", "openvino")),
         "trust_remote_code": Option(bool, False, "allow custom model code from the hub"),
     }
 
     def __init__(self, spec: BackendSpec, *, api_key: Any = None) -> None:
         super().__init__(spec)
-        self._lock = threading.Lock()  # HF fast tokenizers are not safe under concurrent calls
-        self._model = self._load()
-        self._tokenizer = getattr(self._model, "tokenizer", None)
-        self.max_length: int = int(getattr(self._model, "max_seq_length", None) or 512)
+        self._lock = threading.Lock()  # one forward pass at a time: tokenizers and infer requests are not shared
+        self.artifact: Path | None = None
+        expanded = os.path.expanduser(spec.model)
+        if spec.model.startswith(_PATH_PREFIXES) and not os.path.isdir(expanded):
+            raise ConfigError(f"cross-encoder model directory does not exist: {spec.model!r}")
+        from swaprank.backends.fastpath.artifact import is_artifact
+
+        if os.path.isdir(expanded) and is_artifact(Path(expanded)):
+            self._load_artifact(Path(expanded))
+        else:
+            self.plan = self._plan()
+            if self.plan.runtime == "torch":
+                self._load_torch()
+            else:
+                self._load_exported(expanded)
         self._to_unit = self._score_mapping()
 
-    # ----------------------------------------------------------------- loading
+    # ----------------------------------------------------------------- planning
 
-    def _load(self) -> Any:
+    def _plan(self) -> Plan:
+        runtime = self.option("runtime")
+        legacy = self.option("backend")
+        if legacy is not None:
+            if runtime not in ("auto", legacy):
+                raise ConfigError(f"backend={legacy} and runtime={runtime} disagree; backend is an alias of runtime")
+            runtime = legacy
+        plan = choose(runtime, self.option("precision"), self.option("quantize"))
+        if plan.runtime != "torch":
+            for name in ("dtype", "device"):
+                if self.option(name) not in (None, "cpu"):
+                    raise ConfigError(f"{name}={self.option(name)} applies to runtime=torch; "
+                                      f"runtime={plan.runtime} runs on the CPU at precision={plan.precision}")
+        return plan
+
+    # ----------------------------------------------------------------- loading: torch
+
+    def _load_torch(self) -> None:
         st = require("sentence_transformers", "cross-encoder")
         model = self.spec.model
         expanded = os.path.expanduser(model)
-        if model.startswith(_PATH_PREFIXES) and not os.path.isdir(expanded):
-            raise ConfigError(f"cross-encoder model directory does not exist: {model!r}")
         kwargs: dict[str, Any] = {
             "device": self.option("device"),
             "max_length": self.option("max_length"),
-            "backend": self.option("backend"),
             "trust_remote_code": self.option("trust_remote_code"),
         }
-        if self.option("dtype"):
+        dtype = self.option("dtype") or ("bfloat16" if self.plan.precision == "bf16" else None)
+        if dtype:
             torch = require("torch", "cross-encoder")
-            kwargs["model_kwargs"] = {"dtype": getattr(torch, self.option("dtype"))}
+            kwargs["model_kwargs"] = {"dtype": getattr(torch, dtype)}
+        if self.option("threads"):
+            require("torch", "cross-encoder").set_num_threads(self.option("threads"))
         try:
             ce = st.CrossEncoder(expanded if os.path.isdir(expanded) else model, **kwargs)
-        except Exception as exc:  # hub unreachable, bad files, missing onnx runtime...
-            hint = "" if os.path.isdir(expanded) else (
-                " (a hub id needs the Hugging Face hub or its local cache; "
-                "offline, point the spec at a local directory)"
-            )
+        except Exception as exc:  # hub unreachable, bad files...
             raise BackendUnavailableError(
-                f"could not load cross-encoder {model!r}: {type(exc).__name__}: {exc}{hint}",
+                f"could not load cross-encoder {model!r}: {type(exc).__name__}: {exc}{_hub_hint(expanded)}",
                 vendor=self.vendor,
             ) from exc
         if ce.num_labels != 1:
-            raise ConfigError(
-                f"cross-encoder {model!r} has {ce.num_labels} output labels; a reranker needs 1"
-            )
-        return ce
+            raise ConfigError(f"cross-encoder {model!r} has {ce.num_labels} output labels; a reranker needs 1")
+        self._model = ce
+        self.max_length = int(getattr(ce, "max_seq_length", None) or 512)
+        hf_tokenizer = getattr(ce, "tokenizer", None)
+        self.tokenizer = None
+        if hf_tokenizer is not None and getattr(hf_tokenizer, "is_fast", False):
+            from swaprank.backends.fastpath.tokenize import PairTokenizer
 
-    def _score_mapping(self) -> Any:
+            self.tokenizer = PairTokenizer(hf_tokenizer.backend_tokenizer, self.max_length,
+                                           int(hf_tokenizer.pad_token_id or 0))
+        self._native = "sigmoid" if type(ce.activation_fn).__name__ == "Sigmoid" else type(ce.activation_fn).__name__
+        self._predict_raw: Callable[[list[tuple[str, str]]], list[float]] = self._predict_torch
+
+    def _predict_torch(self, pairs: list[tuple[str, str]]) -> list[float]:
+        values = self._model.predict(pairs, batch_size=self.option("batch_size") or 32, show_progress_bar=False,
+                                     convert_to_numpy=True)
+        return [float(v) for v in values.reshape(-1).tolist()]
+
+    # ----------------------------------------------------------------- loading: exported artifacts
+
+    def _load_exported(self, expanded: str) -> None:
+        from swaprank.backends.fastpath.cache import cached_artifact
+
+        self._load_artifact(cached_artifact(
+            self.spec.model, self.plan, trust_remote_code=self.option("trust_remote_code"),
+            parity_max_diff=self.option("parity_max_diff"),
+            parity_min_agreement=self.option("parity_min_agreement"), threads=self.option("threads")))
+
+    def _load_artifact(self, directory: Path) -> None:
+        from swaprank.backends.fastpath.artifact import Manifest
+        from swaprank.backends.fastpath.sessions import ArtifactScorer
+
+        manifest = Manifest.read(directory)
+        precision = self.option("precision") or manifest.precision
+        explicit = self.spec.option_dict
+        for name, have in (("runtime", manifest.runtime), ("quantize", manifest.quantize)):
+            if name in explicit and explicit[name] not in ("auto", have):
+                raise ConfigError(f"{self.spec.model!r} is an exported {name}={have} artifact; "
+                                  f"{name}={explicit[name]} needs another export (swaprank export)")
+        if precision == "bf16" and manifest.runtime == "onnx":
+            raise ConfigError("precision=bf16 needs an OpenVINO artifact; this one is ONNX Runtime")
+        self.plan = Plan(manifest.runtime, precision, manifest.quantize)
+        self.artifact = directory
+        try:
+            scorer = ArtifactScorer(directory, manifest, precision=precision, threads=self.option("threads"),
+                                    batch_size=self.option("batch_size"), max_length=self.option("max_length"))
+        except (OSError, RuntimeError, ValueError) as exc:  # a corrupt or foreign artifact
+            raise BackendUnavailableError(f"could not load artifact {directory}: {type(exc).__name__}: {exc}",
+                                          vendor=self.vendor) from exc
+        self.max_length = scorer.max_length
+        self.tokenizer = scorer.tokenizer
+        self._native = manifest.activation
+        self._predict_raw = scorer.predict
+
+    def _score_mapping(self) -> Callable[[float], float]:
         """Decide once how this model's native output becomes a [0, 1] score."""
         choice = self.option("activation")
         if choice == "sigmoid":
             return sigmoid
         if choice == "identity":
             return lambda x: min(1.0, max(0.0, x))
-        activation = type(self._model.activation_fn).__name__
-        if activation == "Sigmoid":  # the model already outputs probabilities
+        if self._native == "sigmoid":  # the model already outputs probabilities
             return lambda x: x
-        if activation != "Identity":
+        if self._native not in ("identity", "Identity"):
             logger.warning("cross-encoder %s uses activation %s; applying sigmoid to its output",
-                           self.spec.model, activation)
+                           self.spec.model, self._native)
         return sigmoid
 
-    # ----------------------------------------------------------------- windows
+    # ----------------------------------------------------------------- scoring
 
     def _windows(self, query: str, texts: Sequence[str]) -> tuple[list[tuple[str, str]], list[int], int]:
         """Expand texts into (query, passage) pairs; ``owners[i]`` is the text pair i came from."""
-        tokenizer = self._tokenizer
-        if tokenizer is None or not getattr(tokenizer, "is_fast", False):
+        if self.tokenizer is None:
             return [(query, t) for t in texts], list(range(len(texts))), 0
-        special = tokenizer.num_special_tokens_to_add(pair=True)
-        query_len = len(tokenizer(query, add_special_tokens=False)["input_ids"])
-        budget = self.max_length - special - query_len
-        encoded = tokenizer(list(texts), add_special_tokens=False, return_offsets_mapping=True, verbose=False)
-        window_mode = self.option("long_docs") == "window" and budget >= 16
-        overlap = min(self.option("window_overlap"), max(0, budget // 2))
-        max_windows = self.option("max_windows")
-        pairs: list[tuple[str, str]] = []
-        owners: list[int] = []
-        truncated = 0
-        for i, (text, offsets) in enumerate(zip(texts, encoded["offset_mapping"], strict=True)):
-            n = len(offsets)
-            if n <= max(budget, 0) or not window_mode:
-                pairs.append((query, text))
-                owners.append(i)
-                truncated += n > max(budget, 0)
-                continue
-            start, count = 0, 0
-            while count < max_windows:
-                end = min(start + budget, n)
-                pairs.append((query, text[offsets[start][0]: offsets[end - 1][1]]))
-                owners.append(i)
-                count += 1
-                if end == n:
-                    break
-                start = end - overlap
-            else:
-                truncated += 1
-        return pairs, owners, truncated
-
-    # ----------------------------------------------------------------- scoring
+        expanded = self.tokenizer.windows(query, texts, window=self.option("long_docs") == "window",
+                                          overlap=self.option("window_overlap"),
+                                          max_windows=self.option("max_windows"))
+        return expanded.pairs, expanded.owners, expanded.truncated
 
     def score(self, query: str, texts: Sequence[str]) -> Scores:
         return self.score_many([(query, texts)])[0]
@@ -165,13 +227,15 @@ class CrossEncoderBackend(BaseBackend):
         if not pairs:
             return []
         try:
-            values = self._model.predict(
-                pairs, batch_size=self.option("batch_size"), show_progress_bar=False,
-                convert_to_numpy=True,
-            )
+            return self._predict_raw(pairs)
         except Exception as exc:  # e.g. CUDA OOM: surface as a typed, fall-back-able failure
             raise BackendUnavailableError(
                 f"cross-encoder {self.spec.model!r} failed to score: {type(exc).__name__}: {exc}",
                 vendor=self.vendor,
             ) from exc
-        return [float(v) for v in values.reshape(-1).tolist()]
+
+
+def _hub_hint(expanded: str) -> str:
+    if os.path.isdir(expanded):
+        return ""
+    return " (a hub id needs the Hugging Face hub or its local cache; offline, point the spec at a local directory)"

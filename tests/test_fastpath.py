@@ -1,0 +1,276 @@
+"""The fast CPU path on a tiny random BERT: export, artifact cache, parity probe, torch-free serving.
+
+The tiny model's scores mean nothing, so the exact runtimes (ONNX Runtime and OpenVINO at fp32) are
+held to the torch model's own scores; reduced precision and int8 are held to their recorded parity
+and to the policy (order, input alignment, windows) that must not change with the runtime.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from sentence_transformers import CrossEncoder
+
+from swaprank import BackendUnavailableError, ConfigError, MissingDependencyError, Reranker, registry
+from swaprank.backends.cross_encoder import CrossEncoderBackend
+from swaprank.backends.fastpath import choice
+from swaprank.backends.fastpath.artifact import MANIFEST, Manifest, cache_root
+from swaprank.backends.fastpath.export import ParityError
+from swaprank.cli import main as swaprank_main
+from swaprank.config import parse_spec
+from tests.assets import REPO, build_tiny_cross_encoder
+from tests.test_cross_encoder import DOCS, LONG_DOC, QUERY
+
+
+@pytest.fixture
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private artifact cache and a cold instance cache, so every test exports what it loads."""
+    monkeypatch.setenv("SWAPRANK_CACHE_DIR", str(tmp_path / "cache"))
+    registry.clear_cache()
+    yield cache_root()
+    registry.clear_cache()
+
+
+@pytest.fixture
+def model_copy(tiny_model_dir: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(tiny_model_dir, tmp_path / "model"))
+
+
+def artifacts(root: Path) -> list[Path]:
+    return sorted(p for p in root.glob("*") if (p / MANIFEST).is_file()) if root.exists() else []
+
+
+def torch_logits(model_dir: Path, pairs: list[tuple[str, str]]) -> list[float]:
+    return [float(v) for v in CrossEncoder(str(model_dir), device="cpu").predict(pairs, show_progress_bar=False)]
+
+
+def backend_for(spec: str) -> CrossEncoderBackend:
+    backend = registry.get_backend(parse_spec(spec))
+    assert isinstance(backend, CrossEncoderBackend)
+    return backend
+
+
+# ----------------------------------------------------------------------------- exact runtimes
+
+
+@pytest.mark.parametrize("runtime", ["onnx", "openvino"])
+def test_fp32_runtimes_reproduce_torch_scores_in_input_order(runtime: str, cache: Path, model_copy: Path) -> None:
+    docs = [*DOCS, LONG_DOC]
+    result = Reranker(f"cross-encoder:{model_copy}?runtime={runtime}").rerank(QUERY, docs)
+    backend = backend_for(f"cross-encoder:{model_copy}?runtime={runtime}")
+    assert backend.plan.runtime == runtime and backend.artifact is not None
+    # the long document is windowed by the same code as on torch, and scored by its best window
+    pairs, owners, _ = backend._windows(QUERY, docs)
+    expected = torch_logits(model_copy, pairs)
+    best = [max(v for v, o in zip(expected, owners, strict=True) if o == i) for i in range(len(docs))]
+    by_index = {r.index: r for r in result}
+    assert sorted(by_index) == list(range(len(docs)))
+    for i, logit in enumerate(best):
+        assert by_index[i].raw_score == pytest.approx(logit, abs=1e-4)
+        assert by_index[i].text == docs[i]
+    assert [r.score for r in result] == sorted((r.score for r in result), reverse=True)
+    assert by_index[0].score == by_index[4].score  # duplicates still share one score
+    manifest = Manifest.read(backend.artifact)
+    assert manifest.parity["max_abs_diff"] < 1e-3 and manifest.parity["top_k_agreement"] == 1.0
+
+
+def test_export_once_then_cache_hit_without_exporting(cache: Path, model_copy: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = f"cross-encoder:{model_copy}?runtime=onnx"
+    first = Reranker(spec).rerank(QUERY, DOCS)
+    assert len(artifacts(cache)) == 1
+    registry.clear_cache()
+
+    def no_export(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a cached artifact was exported again")
+
+    monkeypatch.setattr("swaprank.backends.fastpath.export.build_artifact", no_export)
+    second = Reranker(spec).rerank(QUERY, DOCS)
+    assert [(r.index, r.raw_score) for r in second] == [(r.index, r.raw_score) for r in first]
+    assert len(artifacts(cache)) == 1
+    assert not [p for p in cache.iterdir() if p.name.startswith(".")]  # no temporary directory left
+
+
+def test_cache_key_changes_with_model_files_and_options(cache: Path, model_copy: Path) -> None:
+    Reranker(f"cross-encoder:{model_copy}?runtime=onnx").warmup()
+    first = artifacts(cache)
+    registry.clear_cache()
+    # a different model in the same directory (new weights) must not reuse the old artifact
+    build_tiny_cross_encoder(model_copy, seed=1)
+    Reranker(f"cross-encoder:{model_copy}?runtime=onnx").warmup()
+    second = artifacts(cache)
+    assert len(second) == 2 and first[0] in second
+    registry.clear_cache()
+    Reranker(f"cross-encoder:{model_copy}?runtime=openvino").warmup()
+    assert len(artifacts(cache)) == 3
+    new = backend_for(f"cross-encoder:{model_copy}?runtime=onnx")
+    assert new.artifact is not None and new.artifact not in first
+    assert Manifest.read(new.artifact).source_digest != Manifest.read(first[0]).source_digest
+
+
+def test_two_processes_exporting_at_once_publish_one_whole_artifact(cache: Path, model_copy: Path) -> None:
+    script = textwrap.dedent(f"""
+        import logging, sys
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
+        from swaprank import Reranker
+        result = Reranker({f"cross-encoder:{model_copy}?runtime=onnx"!r}).rerank("q", ["a b c", "d e f"])
+        print("SCORES", [round(r.raw_score, 5) for r in result])
+    """)
+    env = {**os.environ, "SWAPRANK_CACHE_DIR": str(cache.parent)}
+    procs = [subprocess.Popen([sys.executable, "-c", script], cwd=REPO, env=env, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+    outputs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    scores = [next(line for line in out.splitlines() if line.startswith("SCORES")) for out, _ in outputs]
+    assert scores[0] == scores[1]
+    assert sum(err.count("exported {") for _, err in outputs) == 1  # the second process waited and reused it
+    assert len(artifacts(cache)) == 1
+    assert not [p for p in cache.iterdir() if p.name.startswith(".") and not p.name.endswith(".lock")]
+
+
+# ----------------------------------------------------------------------------- reduced precision and int8
+
+
+@pytest.mark.parametrize("spec_options", ["quantize=int8&runtime=onnx", "quantize=int8&runtime=openvino",
+                                          "precision=bf16&runtime=openvino"])
+def test_reduced_precision_artifacts_record_parity_and_keep_the_policy(spec_options: str, cache: Path,
+                                                                       model_copy: Path) -> None:
+    # parity limits off: the tiny random model's int8 error says nothing; the real model is held to the
+    # default limits in test_real_model_int8_passes_the_default_parity_limits.
+    spec = f"cross-encoder:{model_copy}?{spec_options}&parity_max_diff=1&parity_min_agreement=0"
+    result = Reranker(spec).rerank(QUERY, [*DOCS, LONG_DOC])
+    backend = backend_for(spec)
+    manifest = Manifest.read(backend.artifact)  # type: ignore[arg-type]
+    assert manifest.quantize == ("int8" if "int8" in spec_options else "none")
+    assert set(manifest.parity) >= {"max_abs_diff", "top_k_agreement", "pairs", "limit_max_abs_diff"}
+    assert manifest.parity["pairs"] == 100 and 0.0 <= manifest.parity["top_k_agreement"] <= 1.0
+    if manifest.quantize == "int8":
+        assert manifest.calibration["source"] == "builtin" and manifest.calibration["pairs"] > 0
+    assert sorted(r.index for r in result) == list(range(6))
+    assert all(0.0 <= r.score <= 1.0 and type(r.score) is float for r in result)
+    assert [r.score for r in result] == sorted((r.score for r in result), reverse=True)
+
+
+def test_parity_refusal_is_typed_and_caches_nothing(cache: Path, model_copy: Path) -> None:
+    spec = f"cross-encoder:{model_copy}?quantize=int8&runtime=onnx&parity_max_diff=0"
+    with pytest.raises(ParityError, match=r"scores too differently .* max \|score diff\|") as info:
+        Reranker(spec).rerank(QUERY, DOCS)
+    assert isinstance(info.value, BackendUnavailableError) and info.value.vendor == "cross-encoder"
+    assert artifacts(cache) == []
+    assert not [p for p in cache.iterdir() if p.name.startswith(".") and not p.name.endswith(".lock")]
+
+
+def test_parity_refusal_falls_back_to_the_exact_model(cache: Path, model_copy: Path) -> None:
+    chain = f"cross-encoder:{model_copy}?quantize=int8&runtime=onnx&parity_max_diff=0 | cross-encoder:{model_copy}"
+    result = Reranker(chain).rerank(QUERY, DOCS)
+    assert result.model == f"cross-encoder:{model_copy}"
+    assert {r.index: r.raw_score for r in result} == pytest.approx(
+        dict(enumerate(torch_logits(model_copy, [(QUERY, d) for d in DOCS]))), abs=1e-5)
+
+
+# ----------------------------------------------------------------------------- choosing a runtime
+
+
+def test_auto_picks_the_fastest_installed_runtime(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert choice.choose("auto", None, "none") == choice.Plan("torch", "fp32", "none")
+    assert choice.choose("auto", None, "int8") == choice.Plan("openvino", "bf16", "int8")
+    assert choice.choose("auto", "fp32", "int8") == choice.Plan("openvino", "fp32", "int8")
+    assert choice.choose("auto", "bf16", "none").runtime == "openvino"
+    monkeypatch.setattr(choice, "installed", lambda name: name == "onnx")
+    assert choice.choose("auto", None, "int8") == choice.Plan("onnx", "fp32", "int8")
+    monkeypatch.setattr(choice, "installed", lambda name: False)
+    with pytest.raises(MissingDependencyError, match=r"swaprank\[openvino\] or swaprank\[onnx\]"):
+        choice.choose("auto", None, "int8")
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ("quantize=int8&runtime=torch", "quantize=int8 runs on runtime=openvino or runtime=onnx"),
+    ("precision=bf16&runtime=onnx", "no bf16 kernels"),
+    ("runtime=onnx&dtype=float16", "dtype=float16 applies to runtime=torch"),
+    ("runtime=onnx&backend=openvino", "backend is an alias of runtime"),
+    ("quantize=int4", "option 'quantize' must be one of none, int8"),
+])
+def test_impossible_combinations_are_config_errors(options: str, message: str, tiny_model_dir: Path,
+                                                   cache: Path) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Reranker(f"cross-encoder:{tiny_model_dir}?{options}").warmup()
+
+
+def test_legacy_backend_option_is_an_alias_of_runtime(cache: Path, model_copy: Path) -> None:
+    assert backend_for(f"cross-encoder:{model_copy}?backend=onnx").plan.runtime == "onnx"
+
+
+# ----------------------------------------------------------------------------- export command, torch-free serving
+
+
+def test_swaprank_export_writes_a_directory_that_cross_encoder_dir_serves(
+        cache: Path, model_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "exported"
+    assert swaprank_main(["export", f"cross-encoder:{model_copy}?runtime=onnx", "--out", str(out)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["artifact"] == str(out) and report["runtime"] == "onnx" and report["parity"]["max_abs_diff"] < 1e-3
+    assert (out / "model.onnx").is_file() and (out / "tokenizer.json").is_file()
+    assert artifacts(cache) == []  # --out is not the cache
+    result = Reranker(f"cross-encoder:{out}").rerank(QUERY, DOCS)
+    expected = torch_logits(model_copy, [(QUERY, d) for d in DOCS])
+    assert {r.index: r.raw_score for r in result} == pytest.approx(dict(enumerate(expected)), abs=1e-4)
+    with pytest.raises(ConfigError, match="is an exported quantize=none artifact"):
+        Reranker(f"cross-encoder:{out}?quantize=int8").warmup()
+    assert swaprank_main(["export", f"cross-encoder:{model_copy}?runtime=torch", "--out", str(out)]) == 2
+
+
+def test_calibration_pairs_from_the_user_are_used_and_recorded(cache: Path, model_copy: Path, tmp_path: Path) -> None:
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text("\n".join(json.dumps({"query": f"question {i}", "text": f"an answer about topic {i}"})
+                               for i in range(12)) + "\n")
+    out = tmp_path / "int8"
+    no_limits = "parity_max_diff=1&parity_min_agreement=0"
+    assert swaprank_main(["export", f"cross-encoder:{model_copy}?quantize=int8&runtime=openvino&{no_limits}",
+                          "--out", str(out), "--calibration", str(pairs)]) == 0
+    calibration = Manifest.read(out).calibration
+    assert calibration["source"] == "user" and calibration["pairs"] == 12
+    pairs.write_text('{"query": "only a query"}\n')
+    assert swaprank_main(["export", f"cross-encoder:{model_copy}?quantize=int8", "--out", str(tmp_path / "x"),
+                          "--calibration", str(pairs)]) == 2
+
+
+def test_serving_from_an_artifact_imports_neither_torch_nor_transformers(cache: Path, model_copy: Path) -> None:
+    for options in ("runtime=onnx", "quantize=int8&runtime=openvino&parity_max_diff=1&parity_min_agreement=0"):
+        Reranker(f"cross-encoder:{model_copy}?{options}").warmup()  # export in this process (uses torch)
+        script = textwrap.dedent(f"""
+            import json, sys
+            from swaprank import Reranker
+            result = Reranker({f"cross-encoder:{model_copy}?{options}"!r}).rerank("q", ["a b c", "d e f"])
+            heavy = sorted(m for m in ("torch", "transformers", "sentence_transformers", "optimum", "nncf")
+                           if m in sys.modules)
+            print(json.dumps({{"heavy": heavy, "n": len(result),
+                               "telemetry": "openvino_telemetry" in sys.modules
+                                            and sys.modules["openvino_telemetry"] is not None}}))
+        """)
+        env = {**os.environ, "SWAPRANK_CACHE_DIR": str(cache.parent)}
+        done = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, text=True, capture_output=True,
+                              timeout=300)
+        assert done.returncode == 0, done.stderr
+        report = json.loads(done.stdout.strip().splitlines()[-1])
+        assert report == {"heavy": [], "n": 2, "telemetry": False}
+
+
+# ----------------------------------------------------------------------------- the real model
+
+
+@pytest.mark.quality
+@pytest.mark.slow
+def test_real_model_int8_passes_the_default_parity_limits(real_model: str) -> None:
+    # the session's cache (tests/conftest.py): the README's quickstart reuses this export
+    backend = backend_for(f"cross-encoder:{real_model}?quantize=int8")
+    assert backend.plan.runtime == "openvino"
+    parity = Manifest.read(backend.artifact).parity  # type: ignore[arg-type]
+    assert parity["max_abs_diff"] <= parity["limit_max_abs_diff"]
+    assert parity["top_k_agreement"] >= parity["limit_top_k_agreement"]
