@@ -9,6 +9,12 @@ Contenders (each loads the same model directory):
   swaprank-llamaindex / swaprank-langchain   swaprank's RerankPostprocessor / RerankCompressor
   swaprank-window   swaprank's default long_docs=window (extra cost of scoring long documents fully;
                     excluded from the identical-top-10 check because it scores more text)
+  fast-*            with --fast: the fast CPU path, one gain at a time (all with long_docs=truncate):
+                    fast-onnx-fp32 / fast-openvino-fp32 (runtime alone, exact), fast-torch-bf16 (precision
+                    alone, torch), fast-bf16 (precision=bf16: OpenVINO bf16), fast-onnx-int8 (ONNX Runtime
+                    dynamic int8), fast-int8 (quantize=int8: OpenVINO static int8). Artifacts are exported
+                    (or found in the cache) before timing starts. Their top-10 is compared with predict's
+                    as an agreement fraction, not an identity (reduced precision may swap neighbours).
 
 Every contender reranks the first stage's top `--candidates` BM25 candidates of the same queries.
 Each query runs every contender in a rotated order, so slow drift (other processes on a shared
@@ -18,6 +24,10 @@ them already. CrossEncoder.predict is wrapped with a timer, so for every contend
 also know how much of its time was the model and how much was the framework around it.
 
     .venv/bin/python benchmarks/bench_local.py --queries 5 --candidates 100
+    .venv/bin/python benchmarks/bench_local.py --queries 8 --candidates 100 --fast --skip rerankers,swaprank-window
+
+Also reported: achieved GFLOP/s of each contender (the model's matmul FLOPs over the tokens it really
+scores, divided by its time) against a plain fp32 GEMM on the same cores.
 
 Writes benchmarks/results/bench_local.json (gitignored) and prints a table.
 """
@@ -80,12 +90,23 @@ class Contender:
     top_ids: Callable[[Any], list[str]]  # untimed: the returned top-10 ids, best first
     uses_predict: bool = True
     in_identity_check: bool = True
+    framework: bool = False  # one of the frameworks' own rerankers (the speed baseline)
     seconds: list[float] = field(default_factory=list)
     model_seconds: list[float] = field(default_factory=list)
     tops: list[list[str]] = field(default_factory=list)
 
 
-def contenders(model: str, skip: set[str]) -> tuple[list[Contender], dict[str, str]]:
+FAST = {
+    "fast-onnx-fp32": "runtime=onnx",
+    "fast-openvino-fp32": "runtime=openvino&precision=fp32",
+    "fast-torch-bf16": "runtime=torch&precision=bf16",
+    "fast-bf16": "precision=bf16",
+    "fast-onnx-int8": "runtime=onnx&quantize=int8",
+    "fast-int8": "quantize=int8",
+}
+
+
+def contenders(model: str, skip: set[str], fast: bool = False) -> tuple[list[Contender], dict[str, str]]:
     found: list[Contender] = []
     skipped: dict[str, str] = {}
 
@@ -108,7 +129,7 @@ def contenders(model: str, skip: set[str]) -> tuple[list[Contender], dict[str, s
             order = sorted(range(len(docs)), key=lambda i: -float(scores[i]))
             return [docs[i][0] for i in order[:TOP]]
 
-        return Contender("st-predict", lambda q, d: d, run, lambda out: out)
+        return Contender("st-predict", lambda q, d: d, run, lambda out: out, framework=True)
 
     def llamaindex_sbert() -> Contender:
         from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
@@ -120,7 +141,7 @@ def contenders(model: str, skip: set[str]) -> tuple[list[Contender], dict[str, s
             return [NodeWithScore(node=TextNode(text=t, id_=i), score=0.0) for i, t in docs], QueryBundle(query)
 
         return Contender("llamaindex-sbert", prepare, lambda q, p: post.postprocess_nodes(p[0], query_bundle=p[1]),
-                         lambda out: [n.node.node_id for n in out])
+                         lambda out: [n.node.node_id for n in out], framework=True)
 
     def langchain_ce() -> Contender:
         from langchain_classic.retrievers.document_compressors import CrossEncoderReranker
@@ -130,7 +151,8 @@ def contenders(model: str, skip: set[str]) -> tuple[list[Contender], dict[str, s
         encoder = HuggingFaceCrossEncoder(model_name=model, model_kwargs={"device": "cpu"})
         compressor = CrossEncoderReranker(model=encoder, top_n=TOP)
         return Contender("langchain-ce", lambda q, d: [Document(page_content=t, id=i) for i, t in d],
-                         lambda q, docs: compressor.compress_documents(docs, q), lambda out: [d.id for d in out])
+                         lambda q, docs: compressor.compress_documents(docs, q), lambda out: [d.id for d in out],
+                         framework=True)
 
     def rerankers_lib() -> Contender:
         from rerankers import Reranker as RerankersReranker
@@ -190,6 +212,22 @@ def contenders(model: str, skip: set[str]) -> tuple[list[Contender], dict[str, s
     add("swaprank-llamaindex", swaprank_llamaindex)
     add("swaprank-langchain", swaprank_langchain)
     add("swaprank-window", swaprank_window)
+
+    def fast_path(name: str, options: str) -> Callable[[], Contender]:
+        def build() -> Contender:
+            from swaprank import Document, Reranker
+
+            reranker = Reranker(f"{spec}&{options}")
+            reranker.warmup()  # exports (or finds) the artifact before anything is timed
+            return Contender(name, lambda q, d: [Document(t, id=i) for i, t in d],
+                             lambda q, docs: reranker.rerank(q, docs, top_n=TOP), lambda out: [r.id for r in out],
+                             uses_predict=False, in_identity_check=False)
+
+        return build
+
+    if fast:
+        for name, options in FAST.items():
+            add(name, fast_path(name, options))
     return found, skipped
 
 
@@ -220,6 +258,38 @@ def over_length(model: str, work: list[tuple[str, str, Candidates]]) -> tuple[in
     return over, total, limit
 
 
+def model_flops(model: str, work: list[tuple[str, str, Candidates]], window: int) -> list[float]:
+    """Matmul FLOPs per query for a BERT-style encoder over the tokens each pair really has (no padding)."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    config = AutoConfig.from_pretrained(model)
+    d, ff, layers = config.hidden_size, config.intermediate_size, config.num_hidden_layers
+    tokenizer = AutoTokenizer.from_pretrained(model)
+    per_query = []
+    for _, query, docs in work:
+        lengths = [len(ids) for ids in tokenizer([query] * len(docs), [t for _, t in docs], truncation=True,
+                                                 max_length=window)["input_ids"]]
+        per_query.append(float(sum(layers * (2 * n * (4 * d * d + 2 * d * ff) + 4 * n * n * d) for n in lengths)))
+    return per_query
+
+
+def gemm_gflops(threads: int, size: int = 2048, repeats: int = 5) -> float:
+    """A plain fp32 GEMM on the same cores (torch, the same BLAS threads): the machine's attainable rate."""
+    import torch
+
+    torch.set_num_threads(threads)
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    torch.mm(a, b)
+    best = min(_timed(lambda: torch.mm(a, b)) for _ in range(repeats))
+    return 2 * size**3 / best / 1e9
+
+
+def _timed(fn: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
 # ----------------------------------------------------------------------------- main
 
 
@@ -230,6 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queries", type=int, default=5, help="timed queries (default: 5)")
     parser.add_argument("--candidates", type=int, default=100, help="BM25 candidates per query (default: 100)")
     parser.add_argument("--skip", default="", help="comma-separated contender names to leave out")
+    parser.add_argument("--fast", action="store_true", help="add the fast CPU path contenders (fast-*)")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "bench_local.json")
     args = parser.parse_args(argv)
     if args.model is None:
@@ -244,7 +315,10 @@ def main(argv: list[str] | None = None) -> int:
     over, total, limit = over_length(args.model, work)
     print(f"{len(work)} queries x {args.candidates} candidates; {over}/{total} pairs exceed {limit} tokens "
           f"(long_docs=truncate makes swaprank score exactly what CrossEncoder.predict scores)", flush=True)
-    pool, skipped = contenders(args.model, {s.strip() for s in args.skip.split(",") if s.strip()})
+    pool, skipped = contenders(args.model, {s.strip() for s in args.skip.split(",") if s.strip()}, args.fast)
+    flops = model_flops(args.model, work, limit)
+    gemm = gemm_gflops(torch.get_num_threads())
+    print(f"plain fp32 GEMM (2048^3, {torch.get_num_threads()} threads): {gemm:.1f} GFLOP/s", flush=True)
     for name, why in skipped.items():
         print(f"skipped {name}: {why}", flush=True)
     # Untimed warm-up: the first forward pass of every model copy allocates and is slow.
@@ -278,6 +352,8 @@ def main(argv: list[str] | None = None) -> int:
             model_median = statistics.median(c.model_seconds)
             overhead = 100.0 * statistics.median((s - m) / m for s, m in zip(c.seconds, c.model_seconds, strict=True))
         same = sum(t == r for t, r in zip(c.tops, reference.tops, strict=True))
+        agreement = statistics.mean(len(set(t) & set(r)) / TOP for t, r in zip(c.tops, reference.tops, strict=True))
+        gflops = statistics.median(f / s / 1e9 for f, s in zip(flops, c.seconds, strict=True))
         rows.append({
             "contender": c.name, "median_ms": 1000 * median, "max_ms": 1000 * max(c.seconds),
             "docs_per_s": args.candidates * len(c.seconds) / sum(c.seconds),
@@ -285,6 +361,8 @@ def main(argv: list[str] | None = None) -> int:
             "model_median_ms": None if model_median is None else 1000 * model_median,
             "overhead_over_model_pct": overhead,
             "top10_identical_to_st_predict": f"{same}/{len(c.tops)}",
+            "top10_agreement_with_st_predict": agreement,
+            "gflops": gflops, "gflops_share_of_gemm": gflops / gemm,
             "in_identity_check": c.in_identity_check,
             "seconds": c.seconds, "model_seconds": c.model_seconds,
         })
@@ -294,25 +372,48 @@ def main(argv: list[str] | None = None) -> int:
     vs_direct = {r["contender"]: 100.0 * (r["median_ms"] / st["median_ms"] - 1.0)
                  for r in rows if st and r["contender"].startswith("swaprank")}
 
+    frameworks = [r for r, c in zip(rows, pool, strict=True) if c.framework]
+    fastest = min(frameworks, key=lambda r: r["median_ms"]) if frameworks else None
+    for r in rows:
+        r["speedup_vs_fastest_framework"] = fastest["median_ms"] / r["median_ms"] if fastest else None
+
     header = (f"{'contender':<20} {'median ms':>10} {'max ms':>9} {'docs/s':>8} {'x swaprank':>10} "
-              f"{'model ms':>9} {'overhead%':>9} {'top-10 = predict':>16}")
+              f"{'model ms':>9} {'overhead%':>9} {'top-10 = predict':>16} {'top-10 agree':>12} {'speedup':>8} "
+              f"{'GFLOP/s':>8}")
     print(header)
     print("-" * len(header))
     for r in rows:
         ratio = "-" if r["ratio_to_swaprank"] is None else f"{r['ratio_to_swaprank']:.3f}"
         model_ms = "-" if r["model_median_ms"] is None else f"{r['model_median_ms']:.0f}"
         overhead = "-" if r["overhead_over_model_pct"] is None else f"{r['overhead_over_model_pct']:.2f}"
+        speedup = "-" if r["speedup_vs_fastest_framework"] is None else f"{r['speedup_vs_fastest_framework']:.2f}x"
         print(f"{r['contender']:<20} {r['median_ms']:>10.0f} {r['max_ms']:>9.0f} {r['docs_per_s']:>8.1f} {ratio:>10} "
-              f"{model_ms:>9} {overhead:>9} {r['top10_identical_to_st_predict']:>16}")
+              f"{model_ms:>9} {overhead:>9} {r['top10_identical_to_st_predict']:>16} "
+              f"{100 * r['top10_agreement_with_st_predict']:>11.1f}% {speedup:>8} {r['gflops']:>8.1f}")
     print("overhead%: median over queries of (call time - time inside CrossEncoder.predict) / predict time")
     print("swaprank vs st-predict medians: " + ", ".join(f"{k} {v:+.2f}%" for k, v in vs_direct.items()))
     print("every contender returns the same top-10 as CrossEncoder.predict: " + ("YES" if identical else "NO"))
+    if fastest:
+        print(f"speedup: against the fastest framework reranker ({fastest['contender']}, "
+              f"{fastest['median_ms']:.0f} ms); GFLOP/s against a plain fp32 GEMM of {gemm:.1f}")
+    targets = {"fast-int8": (3.0, 0.95), "fast-bf16": (2.0, 0.99)}
+    verdicts = {}
+    for r in rows:
+        if r["contender"] in targets and r["speedup_vs_fastest_framework"] is not None:
+            speed, agree = targets[r["contender"]]
+            ok = r["speedup_vs_fastest_framework"] >= speed and r["top10_agreement_with_st_predict"] >= agree
+            verdicts[r["contender"]] = ok
+            print(f"target {r['contender']}: >= {speed:.1f}x and top-10 agreement >= {100 * agree:.0f}%: "
+                  f"{r['speedup_vs_fastest_framework']:.2f}x, {100 * r['top10_agreement_with_st_predict']:.1f}% -> "
+                  f"{'MET' if ok else 'NOT MET'}")
 
     report = {
         "model": args.model, "data": str(args.data), "queries": len(work), "candidates": args.candidates,
         "pairs_over_window": over, "pairs": total, "window": limit,
         "swaprank_spec": "cross-encoder:<model>?long_docs=truncate",
-        "skipped": skipped, "rows": rows, "swaprank_vs_st_predict_pct": vs_direct, "identical_top10": identical,
+        "skipped": skipped, "rows": rows, "gemm_gflops": gemm, "flops_per_query": flops,
+        "fast_specs": {name: f"cross-encoder:<model>?long_docs=truncate&{o}" for name, o in FAST.items()},
+        "targets_met": verdicts, "swaprank_vs_st_predict_pct": vs_direct, "identical_top10": identical,
         "query_ids": [q for q, _, _ in work],
         "environment": {"python": platform.python_version(), "torch": torch.__version__,
                         "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),

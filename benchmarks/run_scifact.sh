@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The SciFact quality runs behind benchmarks/RESULTS.md. Run from the repository root:
 #   bash benchmarks/run_scifact.sh            (all five; 1.5-2.5 h on 2 shared CPU cores)
-#   bash benchmarks/run_scifact.sh A          (only run A; B, C, D, E likewise)
+#   bash benchmarks/run_scifact.sh A          (only run A; B, C, D, E, F likewise)
 # Needs ../shared (model and data) beside the checkout. Outputs go to benchmarks/results/ (gitignored).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,4 +43,11 @@ if [[ $which == *E* ]]; then
   $PY eval --data "$DATA" --split test --first-stage bm25 --candidates 30 \
     --model "$MODEL?long_docs=truncate" --model "$MODEL?max_length=224" --fuse rrf \
     --out "$OUT" --name scifact-300q-bm25-top30-length-vs-windows --no-progress
+fi
+# F: the fast CPU path at the defaults (512 tokens, windows): exact fp32 torch, OpenVINO bf16 and
+# OpenVINO static int8, BM25 top-30, all 300 queries. The artifacts are exported on first use.
+if [[ $which == *F* ]]; then
+  $PY eval --data "$DATA" --split test --first-stage bm25 --candidates 30 \
+    --model "$MODEL" --model "$MODEL?precision=bf16" --model "$MODEL?quantize=int8" \
+    --out "$OUT" --name scifact-300q-bm25-top30-fast-path --no-progress
 fi
