@@ -223,7 +223,23 @@ def test_swaprank_export_writes_a_directory_that_cross_encoder_dir_serves(
     assert {r.index: r.raw_score for r in result} == pytest.approx(dict(enumerate(expected)), abs=1e-4)
     with pytest.raises(ConfigError, match="is an exported quantize=none artifact"):
         Reranker(f"cross-encoder:{out}?quantize=int8").warmup()
+    with pytest.raises(ConfigError, match="device=cuda applies to runtime=torch"):
+        Reranker(f"cross-encoder:{out}?device=cuda").warmup()
     assert swaprank_main(["export", f"cross-encoder:{model_copy}?runtime=torch", "--out", str(out)]) == 2
+
+
+def test_an_artifact_from_another_format_version_is_refused_with_advice(cache: Path, model_copy: Path,
+                                                                        tmp_path: Path) -> None:
+    out = tmp_path / "exported"
+    assert swaprank_main(["export", f"cross-encoder:{model_copy}?runtime=onnx", "--out", str(out)]) == 0
+    manifest = json.loads((out / MANIFEST).read_text())
+    (out / MANIFEST).write_text(json.dumps({**manifest, "format": 99}))
+    with pytest.raises(ConfigError, match=r"artifact format 99.*export it again"):
+        Reranker(f"cross-encoder:{out}").warmup()
+    (out / "model.onnx").write_bytes(b"not a model")
+    (out / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(BackendUnavailableError, match="could not load artifact"):
+        Reranker(f"cross-encoder:{out}").warmup()
 
 
 def test_calibration_pairs_from_the_user_are_used_and_recorded(cache: Path, model_copy: Path, tmp_path: Path) -> None:
@@ -236,6 +252,10 @@ def test_calibration_pairs_from_the_user_are_used_and_recorded(cache: Path, mode
                           "--out", str(out), "--calibration", str(pairs)]) == 0
     calibration = Manifest.read(out).calibration
     assert calibration["source"] == "user" and calibration["pairs"] == 12
+    registry.clear_cache()
+    # the same pairs through the config string: cached under their own key, not the built-in one's
+    spec = f"cross-encoder:{model_copy}?quantize=int8&runtime=openvino&{no_limits}&calibration={pairs}"
+    assert Manifest.read(backend_for(spec).artifact).calibration["source"] == "user"  # type: ignore[arg-type]
     pairs.write_text('{"query": "only a query"}\n')
     assert swaprank_main(["export", f"cross-encoder:{model_copy}?quantize=int8", "--out", str(tmp_path / "x"),
                           "--calibration", str(pairs)]) == 2

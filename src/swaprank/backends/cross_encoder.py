@@ -40,7 +40,10 @@ class CrossEncoderBackend(BaseBackend):
         "precision": Option(str, None, "fp32 (exact, default) | bf16 (reduced-precision math)",
                             choices=("fp32", "bf16")),
         "quantize": Option(str, "none", "int8: a quantized artifact (onnx or openvino)", choices=("none", "int8")),
-        "threads": Option(int, None, "CPU threads for the exported runtimes; default: physical cores", minimum=1),
+        "calibration": Option(str, None, "JSON lines of {\"query\", \"text\"} pairs to calibrate int8 on "
+                              "(default: a built-in generic sample)"),
+        "threads": Option(int, None, "CPU threads; default: physical cores (on torch: process-wide, "
+                          "torch.set_num_threads)", minimum=1),
         "parity_max_diff": Option(float, None, "largest |score difference| vs fp32 an export may show on the "
                                   "parity probe; default: 0.001 fp32, 0.05 bf16, 0.25 int8", minimum=0),
         "parity_min_agreement": Option(float, None, "smallest mean top-3 agreement with fp32 on the parity probe; "
@@ -76,7 +79,7 @@ class CrossEncoderBackend(BaseBackend):
             if self.plan.runtime == "torch":
                 self._load_torch()
             else:
-                self._load_exported(expanded)
+                self._load_exported()
         self._to_unit = self._score_mapping()
 
     # ----------------------------------------------------------------- planning
@@ -90,11 +93,14 @@ class CrossEncoderBackend(BaseBackend):
             runtime = legacy
         plan = choose(runtime, self.option("precision"), self.option("quantize"))
         if plan.runtime != "torch":
-            for name in ("dtype", "device"):
-                if self.option(name) not in (None, "cpu"):
-                    raise ConfigError(f"{name}={self.option(name)} applies to runtime=torch; "
-                                      f"runtime={plan.runtime} runs on the CPU at precision={plan.precision}")
+            self._refuse_torch_options(plan)
         return plan
+
+    def _refuse_torch_options(self, plan: Plan) -> None:
+        for name in ("dtype", "device"):
+            if self.option(name) not in (None, "cpu"):
+                raise ConfigError(f"{name}={self.option(name)} applies to runtime=torch; "
+                                  f"runtime={plan.runtime} runs on the CPU at precision={plan.precision}")
 
     # ----------------------------------------------------------------- loading: torch
 
@@ -141,11 +147,16 @@ class CrossEncoderBackend(BaseBackend):
 
     # ----------------------------------------------------------------- loading: exported artifacts
 
-    def _load_exported(self, expanded: str) -> None:
+    def _load_exported(self) -> None:
         from swaprank.backends.fastpath.cache import cached_artifact
+        from swaprank.backends.fastpath.calibration import load_pairs
 
+        calibration = self.option("calibration")
+        if calibration and self.plan.quantize != "int8":
+            raise ConfigError("calibration= applies to quantize=int8 only")
         self._load_artifact(cached_artifact(
-            self.spec.model, self.plan, trust_remote_code=self.option("trust_remote_code"),
+            self.spec.model, self.plan, calibration=load_pairs(calibration) if calibration else None,
+            trust_remote_code=self.option("trust_remote_code"),
             parity_max_diff=self.option("parity_max_diff"),
             parity_min_agreement=self.option("parity_min_agreement"), threads=self.option("threads")))
 
@@ -163,11 +174,12 @@ class CrossEncoderBackend(BaseBackend):
         if precision == "bf16" and manifest.runtime == "onnx":
             raise ConfigError("precision=bf16 needs an OpenVINO artifact; this one is ONNX Runtime")
         self.plan = Plan(manifest.runtime, precision, manifest.quantize)
+        self._refuse_torch_options(self.plan)
         self.artifact = directory
         try:
             scorer = ArtifactScorer(directory, manifest, precision=precision, threads=self.option("threads"),
                                     batch_size=self.option("batch_size"), max_length=self.option("max_length"))
-        except (OSError, RuntimeError, ValueError) as exc:  # a corrupt or foreign artifact
+        except Exception as exc:  # a corrupt or foreign artifact (the runtimes raise their own types)
             raise BackendUnavailableError(f"could not load artifact {directory}: {type(exc).__name__}: {exc}",
                                           vendor=self.vendor) from exc
         self.max_length = scorer.max_length

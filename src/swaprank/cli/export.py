@@ -42,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
     options = spec.option_dict
     runtime = options.get("runtime", options.get("backend", "auto"))
     plan = choose(runtime, options.get("precision"), options.get("quantize", "none"), export=True)
-    calibration = load_pairs(args.calibration) if args.calibration else None
+    pairs_file = args.calibration or options.get("calibration")
+    calibration = load_pairs(pairs_file) if pairs_file else None
     if calibration and plan.quantize != "int8":
         raise ConfigError("--calibration applies to quantize=int8 only")
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
