@@ -226,6 +226,11 @@ def test_swaprank_export_writes_a_directory_that_cross_encoder_dir_serves(
     with pytest.raises(ConfigError, match="device=cuda applies to runtime=torch"):
         Reranker(f"cross-encoder:{out}?device=cuda").warmup()
     assert swaprank_main(["export", f"cross-encoder:{model_copy}?runtime=torch", "--out", str(out)]) == 2
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "notes.txt").write_text("mine")
+    assert swaprank_main(["export", f"cross-encoder:{model_copy}?runtime=onnx", "--out", str(precious)]) == 2
+    assert (precious / "notes.txt").read_text() == "mine"
 
 
 def test_an_artifact_from_another_format_version_is_refused_with_advice(cache: Path, model_copy: Path,

@@ -165,12 +165,12 @@ def publish(target: Path, build: Callable[[Path], Any], *, replace: bool = False
     with _locked(target):
         if is_artifact(target) and not replace:
             return target  # another process finished the same export while we waited
+        if target.exists() and not is_artifact(target) and (not target.is_dir() or any(target.iterdir())):
+            raise ConfigError(f"refusing to overwrite {target}: it exists and is not a swaprank artifact")
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
         try:
             build(tmp)
             if target.exists():
-                if not is_artifact(target) and any(target.iterdir()):
-                    raise ConfigError(f"refusing to overwrite {target}: it exists and is not a swaprank artifact")
                 old = target.with_name(f".{target.name}.old-{os.getpid()}")
                 os.replace(target, old)
                 os.replace(tmp, target)
