@@ -12,7 +12,6 @@ than its limit is refused with :class:`ParityError` and never cached.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -60,21 +59,19 @@ def _activation_of(ce: Any) -> str:
     return "sigmoid" if name == "Sigmoid" else "identity"
 
 
-class _Logits:
-    """Wraps a HF sequence-classification model so the exported graph returns the logits tensor."""
+def _logits_module(model: Any, inputs: Sequence[str]) -> Any:
+    """The HF sequence-classification model as a module whose exported graph returns the logits."""
+    torch = require("torch", "cross-encoder")
 
-    def __new__(cls, model: Any, inputs: Sequence[str]) -> Any:
-        torch = require("torch", "cross-encoder")
+    class Logits(torch.nn.Module):  # type: ignore[name-defined]
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
 
-        class Logits(torch.nn.Module):  # type: ignore[name-defined]
-            def __init__(self) -> None:
-                super().__init__()
-                self.model = model
+        def forward(self, *args: Any) -> Any:
+            return self.model(**dict(zip(inputs, args, strict=True))).logits
 
-            def forward(self, *args: Any) -> Any:
-                return self.model(**dict(zip(inputs, args, strict=True))).logits
-
-        return Logits().eval()
+    return Logits().eval()
 
 
 def _export_onnx(ce: Any, tokenizer: PairTokenizer, inputs: list[str], path: Path) -> None:
@@ -88,7 +85,7 @@ def _export_onnx(ce: Any, tokenizer: PairTokenizer, inputs: list[str], path: Pat
 
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and tracer notes
-        torch.onnx.export(_Logits(ce.model, inputs), args, str(path), input_names=inputs,
+        torch.onnx.export(_logits_module(ce.model, inputs), args, str(path), input_names=inputs,
                           output_names=["logits"], dynamic_axes=dynamic, opset_version=OPSET,
                           do_constant_folding=True, dynamo=False)
 
@@ -198,7 +195,7 @@ def check_parity(result: dict[str, Any], kind: str, label: str, max_diff: float 
     logger.info("%s parity vs fp32 on %d probe pairs: max |score diff| %.4g (limit %.3g), top-%d agreement "
                 "%.3f (limit %.2f)%s", label, result["pairs"], result["max_abs_diff"], limit_diff, PROBE_TOP_K,
                 result["top_k_agreement"], limit_agreement, "" if ok else ": REFUSED")
-    if not ok or math.isnan(result["max_abs_diff"]):
+    if not ok:  # a NaN difference fails the comparison above, so it is refused too
         raise ParityError(
             f"{label} scores too differently from the fp32 model on the parity probe: max |score diff| "
             f"{result['max_abs_diff']:.4g} (limit {limit_diff:.3g}), top-{PROBE_TOP_K} agreement "
