@@ -19,6 +19,7 @@ from sentence_transformers import CrossEncoder
 from swaprank import BackendUnavailableError, ConfigError, Reranker, registry
 from swaprank.backends.cross_encoder import CrossEncoderBackend
 from swaprank.config import parse_spec
+from swaprank.windows import Expansion, expand
 from tests.assets import build_tiny_cross_encoder
 
 QUERY = "does vitamin d reduce the risk of bone fractures"
@@ -70,39 +71,60 @@ def test_batch_size_and_dtype_options_do_not_change_the_ranking(tiny_spec: str) 
     assert len(bf16) == len(DOCS) and all(type(r.score) is float for r in bf16)
 
 
-def test_long_document_is_windowed_and_scored_by_its_best_window(tiny_spec: str, tiny_model_dir: Path) -> None:
-    backend = registry.get_backend(parse_spec(tiny_spec))
+def windows_of(spec: str, query: str, docs: list[str]) -> Expansion:
+    backend = registry.get_backend(parse_spec(spec))
     assert isinstance(backend, CrossEncoderBackend)
-    pairs, owners, truncated = backend._windows(QUERY, [DOCS[0], LONG_DOC])
-    assert truncated == 0
-    assert owners.count(0) == 1 and owners.count(1) >= 3
-    windows = [p[1] for p, o in zip(pairs, owners, strict=True) if o == 1]
-    # windows are real slices of the document that overlap and cover it end to end
+    return expand(query, docs, backend.windowing())
+
+
+def test_long_document_is_windowed_and_scored_by_its_best_window(tiny_spec: str, tiny_model_dir: Path) -> None:
+    expansion = windows_of(tiny_spec, QUERY, [DOCS[0], LONG_DOC])
+    assert expansion.truncated == 0 and expansion.windowed == 1
+    assert expansion.owners.count(0) == 1 and expansion.owners.count(1) >= 3
+    windows = [t for t, o in zip(expansion.texts, expansion.owners, strict=True) if o == 1]
+    # windows are real slices of the document that overlap by about half and cover it end to end
     assert all(w in LONG_DOC for w in windows)
     assert LONG_DOC.startswith(windows[0]) and LONG_DOC.endswith(windows[-1])
-    assert all(LONG_DOC.index(b) < LONG_DOC.index(a) + len(a) for a, b in itertools.pairwise(windows))
+    for a, b in itertools.pairwise(windows):
+        assert LONG_DOC.index(b) < LONG_DOC.index(a) + len(a) // 2 + 20  # the next starts near a's middle
 
     result = Reranker(tiny_spec).rerank(QUERY, [DOCS[0], LONG_DOC])
     window_logits = direct_logits(tiny_model_dir, [(QUERY, w) for w in windows])
     long_hit = next(r for r in result if r.index == 1)
     assert long_hit.raw_score == pytest.approx(float(max(window_logits)), abs=1e-5)
-    assert result.truncated == 0
+    assert long_hit.windows == len(windows) and not long_hit.truncated
+    assert next(r for r in result if r.index == 0).windows == 1
+    assert result.truncated == 0 and result.windowed == 1
+
+
+def test_mean_aggregate_averages_the_windows(tiny_spec: str, tiny_model_dir: Path) -> None:
+    expansion = windows_of(tiny_spec, QUERY, [LONG_DOC])
+    logits = direct_logits(tiny_model_dir, [(QUERY, w) for w in expansion.texts])
+    probabilities = 1 / (1 + np.exp(-logits.astype(np.float64)))
+    hit = Reranker(f"{tiny_spec}?aggregate=mean").rerank(QUERY, [LONG_DOC])[0]
+    assert hit.raw_score == pytest.approx(float(np.mean(logits)), abs=1e-5)
+    assert hit.score == pytest.approx(float(np.mean(probabilities)), abs=1e-5)
 
 
 def test_truncate_mode_matches_plain_predict_and_counts_the_cut(tiny_spec: str, tiny_model_dir: Path,
                                                                caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level("INFO", logger="swaprank.backends.cross_encoder"):
+    with caplog.at_level("INFO", logger="swaprank"):
         result = Reranker(f"{tiny_spec}?long_docs=truncate").rerank(QUERY, [DOCS[0], LONG_DOC])
     logits = direct_logits(tiny_model_dir, [(QUERY, DOCS[0]), (QUERY, LONG_DOC)])
     assert {r.index: r.raw_score for r in result} == pytest.approx({0: float(logits[0]), 1: float(logits[1])},
                                                                    abs=1e-5)
-    assert result.truncated == 1
-    assert "1 of 2 documents exceeded 128 tokens and were cut" in caplog.text
+    assert result.truncated == 1 and result.windowed == 0
+    assert [r.truncated for r in sorted(result, key=lambda r: r.index)] == [False, True]
+    assert "of 2 documents, 0 were windowed (0 windows of 128 tokens per pair) and 1 cut" in caplog.text
 
 
-def test_max_windows_caps_cost_and_counts_truncation(tiny_spec: str) -> None:
-    result = Reranker(f"{tiny_spec}?max_windows=2").rerank(QUERY, [LONG_DOC])
-    assert result.truncated == 1 and len(result) == 1
+def test_max_windows_caps_cost_and_counts_truncation(tiny_spec: str, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("INFO", logger="swaprank"):
+        result = Reranker(f"{tiny_spec}?max_windows=2").rerank(QUERY, [LONG_DOC, DOCS[0]])
+    assert result.truncated == 1 and result.windowed == 1 and len(result) == 2
+    long_hit = next(r for r in result if r.index == 0)
+    assert long_hit.windows == 2 and long_hit.truncated
+    assert caplog.text.count("were windowed") == 1  # once per call, not per document
 
 
 def test_rerank_many_batches_across_queries_with_identical_results(tiny_spec: str) -> None:

@@ -25,6 +25,7 @@ from swaprank.backends.fastpath.artifact import MANIFEST, Manifest, cache_root
 from swaprank.backends.fastpath.export import ParityError
 from swaprank.cli import main as swaprank_main
 from swaprank.config import parse_spec
+from swaprank.windows import expand
 from tests.assets import REPO, build_tiny_cross_encoder
 from tests.test_cross_encoder import DOCS, LONG_DOC, QUERY
 
@@ -67,8 +68,11 @@ def test_fp32_runtimes_reproduce_torch_scores_in_input_order(runtime: str, cache
     backend = backend_for(f"cross-encoder:{model_copy}?runtime={runtime}")
     assert backend.plan.runtime == runtime and backend.artifact is not None
     # the long document is windowed by the same code as on torch, and scored by its best window
-    pairs, owners, _ = backend._windows(QUERY, docs)
-    expected = torch_logits(model_copy, pairs)
+    expansion = expand(QUERY, docs, backend.windowing())
+    torch_windows = expand(QUERY, docs, backend_for(f"cross-encoder:{model_copy}").windowing())
+    assert expansion.texts == torch_windows.texts and expansion.windowed == 1
+    expected = torch_logits(model_copy, [(QUERY, t) for t in expansion.texts])
+    owners = expansion.owners
     best = [max(v for v, o in zip(expected, owners, strict=True) if o == i) for i in range(len(docs))]
     by_index = {r.index: r for r in result}
     assert sorted(by_index) == list(range(len(docs)))

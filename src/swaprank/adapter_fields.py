@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field, PrivateAttr, SecretStr
 
 from swaprank.config import DEFAULT_MODEL, ENV_MODEL
 from swaprank.reranker import Reranker
+from swaprank.types import RankedDocument
 
 
 def _default_model() -> str:
@@ -73,3 +74,19 @@ class RerankSettings(BaseModel):
 
 
 PASSTHROUGH_KEY = "rerank_passthrough"
+WINDOWS_KEY = "rerank_windows"
+TRUNCATED_KEY = "rerank_truncated"
+
+
+def long_document_metadata(hit: RankedDocument) -> dict[str, Any]:
+    """What a document's metadata says about its length: only when it did not fit the model.
+
+    ``rerank_windows``: the windows it was scored in (its score is their best); ``rerank_truncated``:
+    part of it was never scored (``long_docs=truncate``, or more windows than ``max_windows``).
+    """
+    extra: dict[str, Any] = {}
+    if hit.windows > 1:
+        extra[WINDOWS_KEY] = hit.windows
+    if hit.truncated:
+        extra[TRUNCATED_KEY] = True
+    return extra

@@ -6,7 +6,8 @@
         base_compressor=RerankCompressor(model="voyage:rerank-2.5", top_n=5), base_retriever=base)
 
 Returns copies of the input documents (same ``id``, same metadata plus ``relevance_score`` and
-``rerank_model``); the caller's documents are never mutated. The rerank step shows up in
+``rerank_model``, and ``rerank_windows`` / ``rerank_truncated`` for a document that did not fit
+the model); the caller's documents are never mutated. The rerank step shows up in
 LangChain tracing as a retriever run named ``RerankCompressor``.
 """
 
@@ -20,7 +21,7 @@ from langchain_core.documents import BaseDocumentCompressor
 from langchain_core.documents import Document as LCDocument
 from pydantic import ConfigDict
 
-from swaprank.adapter_fields import PASSTHROUGH_KEY, RerankSettings
+from swaprank.adapter_fields import PASSTHROUGH_KEY, RerankSettings, long_document_metadata
 from swaprank.types import Document, RerankResult
 
 SCORE_KEY = "relevance_score"
@@ -43,6 +44,7 @@ class RerankCompressor(RerankSettings, BaseDocumentCompressor):
                                      MODEL_KEY: result.model or None}
             if result.passthrough:
                 extra[PASSTHROUGH_KEY] = True
+            extra.update(long_document_metadata(hit))
             out.append(original.model_copy(update={"metadata": {**original.metadata, **extra}}))
         return out
 

@@ -20,7 +20,7 @@ from llama_index.core.instrumentation.events.rerank import ReRankEndEvent, ReRan
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
 
-from swaprank.adapter_fields import PASSTHROUGH_KEY, RerankSettings
+from swaprank.adapter_fields import PASSTHROUGH_KEY, RerankSettings, long_document_metadata
 from swaprank.types import Document, InvalidInputError, RerankResult
 
 dispatcher = get_dispatcher(__name__)
@@ -61,6 +61,7 @@ class RerankPostprocessor(RerankSettings, BaseNodePostprocessor):
                 extra[RETRIEVAL_SCORE_KEY] = original.score
             if result.passthrough:
                 extra[PASSTHROUGH_KEY] = True
+            extra.update(long_document_metadata(hit))
             node = original.node
             if extra:
                 # A copy with its own metadata dict; the added keys stay out of the LLM and

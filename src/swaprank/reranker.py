@@ -31,6 +31,7 @@ from swaprank.types import (
     RankedDocument,
     RerankResult,
 )
+from swaprank.windows import Expansion, expand, log_long_documents
 
 logger = logging.getLogger("swaprank")
 
@@ -264,9 +265,12 @@ class Reranker:
         for spec in self.specs:
             try:
                 backend = self._backend(spec)
-                todo = self.cache.missing(spec, plan.requests) if self.cache is not None else plan.requests
+                expansions = self._expand(spec, backend, plan.requests)
+                requests = [(e.query, e.texts) for e in expansions]
+                todo = self.cache.missing(spec, requests) if self.cache is not None else requests
                 fresh = backend.score_many(todo) if todo else []
-                return plan.finish(self, spec, self._merge(spec, plan.requests, todo, fresh), errors)
+                scores = self._merge(spec, requests, todo, fresh)
+                return plan.finish(self, spec, _pool(expansions, scores), errors, expansions)
             except Exception as exc:  # typed or not, every failure goes through the policy
                 errors.append(self._note_failure(spec, exc))
         return plan.fail(self, errors)
@@ -285,12 +289,25 @@ class Reranker:
             try:
                 cached = self._backends.get(spec)
                 backend = cached if cached is not None else await run_blocking(self._backend, spec)
-                todo = self.cache.missing(spec, plan.requests) if self.cache is not None else plan.requests
+                # Tokenizing long documents (and a server's first /info) is blocking work.
+                expansions = await run_blocking(self._expand, spec, backend, plan.requests)
+                requests = [(e.query, e.texts) for e in expansions]
+                todo = self.cache.missing(spec, requests) if self.cache is not None else requests
                 fresh = await backend.ascore_many(todo) if todo else []
-                return plan.finish(self, spec, self._merge(spec, plan.requests, todo, fresh), errors)
+                scores = self._merge(spec, requests, todo, fresh)
+                return plan.finish(self, spec, _pool(expansions, scores), errors, expansions)
             except Exception as exc:  # typed or not, every failure goes through the policy
                 errors.append(self._note_failure(spec, exc))
         return plan.fail(self, errors)
+
+    @staticmethod
+    def _expand(spec: BackendSpec, backend: Backend, requests: list[tuple[str, list[str]]]) -> list[Expansion]:
+        """Window the documents that exceed this backend's limit (DESIGN.md section 3, swaprank.windows)."""
+        windowing_of = getattr(backend, "windowing", None)  # third-party backends may not have it
+        windowing = windowing_of() if windowing_of is not None else None
+        expansions = [expand(query, texts, windowing) for query, texts in requests]
+        log_long_documents(format_spec(spec), expansions, windowing.limit if windowing is not None else None)
+        return expansions
 
     def _merge(self, spec: BackendSpec, requests: list[tuple[str, list[str]]],
                todo: list[tuple[str, list[str]]], fresh: Any) -> list[Scores]:
@@ -360,7 +377,7 @@ class _Plan:
         return cls(docs, positions, requests, slots, top_n)
 
     def finish(self, rr: Reranker, spec: BackendSpec | None, scores: list[Scores] | None,
-               errors: list[BaseException]) -> list[RerankResult]:
+               errors: list[BaseException], expansions: Sequence[Expansion] = ()) -> list[RerankResult]:
         model = format_spec(spec) if spec is not None else ""
         if spec is not None and errors:
             logger.warning("swaprank: served by fallback %s after %d failure(s)", model, len(errors))
@@ -370,16 +387,23 @@ class _Plan:
                 results.append(RerankResult([], model=model))
                 continue
             checked = scores[slot]
+            expansion = expansions[slot] if expansions else None
             ranked = [
                 RankedDocument(index=i, score=checked.normalized[u], raw_score=checked.raw[u],
-                               text=d.text, id=d.id, metadata=dict(d.metadata))
+                               text=d.text, id=d.id, metadata=dict(d.metadata),
+                               windows=expansion.windows[u] if expansion else 1,
+                               truncated=expansion.cut[u] if expansion else False)
                 for i, (d, u) in enumerate(zip(docs, positions, strict=True))
             ]
             ranked = _order(ranked, rr.fuse, rr.rrf_k)
             if rr.score_threshold is not None:
                 ranked = [r for r in ranked if r.score >= rr.score_threshold]
+            # Counted over every input document (duplicates included), before top_n and thresholds.
+            windowed = sum(1 for u in positions if expansion and expansion.windows[u] > 1)
+            measured = expansion is not None and expansion.measured
+            cut = sum(1 for u in positions if expansion.cut[u]) if measured and expansion else checked.truncated
             results.append(RerankResult(ranked[: self.top_n], model=model, usage=checked.usage,
-                                        truncated=checked.truncated))
+                                        truncated=cut, windowed=windowed))
         return results
 
     def fail(self, rr: Reranker, errors: list[BaseException]) -> list[RerankResult]:
@@ -396,6 +420,15 @@ class _Plan:
             ]
             results.append(RerankResult(kept[: self.top_n], passthrough=True, error=last))
         return results
+
+
+def _pool(expansions: Sequence[Expansion], scores: list[Scores]) -> list[Scores]:
+    """Per-window scores back to one score per document (max by default; see swaprank.windows)."""
+    pooled = []
+    for expansion, part in zip(expansions, scores, strict=True):
+        raw, normalized = expansion.pool(part.raw, part.normalized)
+        pooled.append(Scores(raw=raw, normalized=normalized, usage=part.usage, truncated=part.truncated))
+    return pooled
 
 
 def _order(ranked: list[RankedDocument], fuse: str | None, k: int) -> list[RankedDocument]:

@@ -29,7 +29,8 @@ class RankedDocument:
     what makes one ``score_threshold`` mean the same thing whichever model is configured;
     ``raw_score`` keeps the backend's native value (logit, probability...) for debugging.
     ``fused_score`` is set only when the Reranker fuses the first-stage order with the model's
-    order (``fuse="rrf"``); the output is then sorted by it.
+    order (``fuse="rrf"``); the output is then sorted by it. ``windows`` is how many windows the
+    document was scored in (1: it fit the model), ``truncated`` whether part of it went unscored.
     """
 
     index: int
@@ -39,6 +40,8 @@ class RankedDocument:
     id: str | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
     fused_score: float | None = None
+    windows: int = 1
+    truncated: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,13 +73,15 @@ class RerankResult(list[RankedDocument]):
     """The reranked documents, plus how they were produced.
 
     It *is* a list (the contract is ``rerank(...) -> list[RankedDocument]``); the attributes tell
-    which backend of a fallback chain served the call, what the vendor billed, how many documents
-    did not fit the model's window, and whether the call fell back to the input order.
+    which backend of a fallback chain served the call, what the vendor billed, how many input
+    documents did not fit the model's window and were scored in windows (``windowed``) or cut
+    (``truncated``; both counted before ``top_n``), and whether the call fell back to the input order.
     """
 
     model: str
     usage: Usage | None
     truncated: int
+    windowed: int
     passthrough: bool
     error: BaseException | None
 
@@ -87,6 +92,7 @@ class RerankResult(list[RankedDocument]):
         model: str = "",
         usage: Usage | None = None,
         truncated: int = 0,
+        windowed: int = 0,
         passthrough: bool = False,
         error: BaseException | None = None,
     ) -> None:
@@ -94,6 +100,7 @@ class RerankResult(list[RankedDocument]):
         self.model = model
         self.usage = usage
         self.truncated = truncated
+        self.windowed = windowed
         self.passthrough = passthrough
         self.error = error
 

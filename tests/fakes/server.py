@@ -162,6 +162,7 @@ class Recorded:
     finished: float | None = None
     status: int | None = None
     fault: str | None = None
+    cut: int = 0  # documents the server cut to its max_tokens (silently, as the vendor would)
 
     @property
     def documents(self) -> list[str]:
@@ -215,6 +216,8 @@ class FakeServer:
         self.api_key = api_key
         self.latency = latency
         self.max_docs = max_docs
+        self.max_tokens: int | None = None  # per (query, document) pair, whitespace tokens; see too_long
+        self.gets: list[str] = []  # paths of answered GET requests
         self.requests: list[Recorded] = []
         self.errors: list[str] = []  # tracebacks of bugs in the fake itself; tests assert it stays empty
         self.max_inflight = 0
@@ -283,10 +286,12 @@ class FakeServer:
         with self._lock:
             self._faults.clear()
             self.requests = []
+            self.gets = []
             self.errors = []
             self.max_inflight = 0
         self.latency = 0.0
         self.max_docs = None
+        self.max_tokens = None
 
     def settle(self, quiet: float = 0.1, timeout: float = 3.0) -> None:
         """Wait until no request is in flight and none arrived for ``quiet`` seconds.
@@ -329,6 +334,15 @@ class FakeServer:
     def too_many(self, count: int) -> tuple[int, str]:
         return 400, f"too many documents: {count} > {self.max_docs}"
 
+    def too_long(self, body: dict[str, Any], tokens: int) -> tuple[int, str] | None:
+        """A pair over ``max_tokens``: the (status, message) the vendor rejects it with, or None
+        when the vendor cuts it silently (the fake then scores only the words that fit)."""
+        return None
+
+    def get(self, path: str) -> Any:
+        """The JSON answer to ``GET path``, or None for 404 (TEI's ``/info``)."""
+        return None
+
     # ------------------------------------------------------------------ request handling
 
     async def _asgi(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -354,6 +368,10 @@ class FakeServer:
             return self._faults.popleft() if self._faults else None
 
     async def _handle(self, request: Request) -> Response:
+        if request.method == "GET" and self.get(request.url.path) is not None:
+            # Metadata routes (TEI's /info) are answered apart: not recorded, no scripted fault used.
+            self.gets.append(request.url.path)
+            return JSONResponse(self.get(request.url.path))
         raw = await request.body()
         try:
             body: Any = json.loads(raw) if raw else None
@@ -413,6 +431,15 @@ class FakeServer:
         if self.max_docs is not None and len(docs) > self.max_docs:
             status, message = self.too_many(len(docs))
             return self._error(record, status, message)
+        if self.max_tokens is not None:
+            room = max(0, self.max_tokens - len(query.split()))
+            for doc in docs:
+                tokens = len(query.split()) + len(doc.split())
+                rejection = self.too_long(record.body, tokens) if tokens > self.max_tokens else None
+                if rejection is not None:
+                    return self._error(record, *rejection)
+            record.cut = sum(len(d.split()) > room for d in docs)
+            docs = [" ".join(d.split()[:room]) if len(d.split()) > room else d for d in docs]
         ranked = sorted(
             ({self.index_field: i, self.score_field: relevance(query, d)} for i, d in enumerate(docs)),
             key=lambda r: -r[self.score_field],

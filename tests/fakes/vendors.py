@@ -10,7 +10,11 @@ Shapes follow the vendors' documented APIs and what their SDKs parse:
   errors ``{"detail"}``.
 - TEI ``POST /rerank`` with ``{query, texts, raw_scores, truncate}`` -> a bare array ``[{index, score}]``
   sorted by score; errors ``{"error", "error_type"}``; 413 over ``max_client_batch_size``; token
-  count in ``x-compute-tokens``.
+  count in ``x-compute-tokens``; ``GET /info`` -> ``{model_id, max_input_length, ...}``.
+
+Over-long pairs (``max_tokens`` set on the fake): Cohere cuts silently; Voyage cuts unless
+``truncation: false`` (then 400); TEI cuts when ``truncate: true``, else 413; the Jina fake answers
+like vLLM behind the same route: 400 unless ``truncate_prompt_tokens`` is sent.
 """
 
 from __future__ import annotations
@@ -48,6 +52,11 @@ class FakeVoyage(FakeServer):
     results_field = "data"
     request_id_header = "request-id"
 
+    def too_long(self, body: dict[str, Any], tokens: int) -> tuple[int, str] | None:
+        if body.get("truncation", True):
+            return None
+        return 400, f"Request to model exceeds the context length limit of {self.max_tokens} tokens: {tokens}"
+
     def parse(self, body: dict[str, Any]) -> tuple[str, list[str], int | None]:
         query, docs, _ = super().parse(body)
         top_k = body.get("top_k")
@@ -65,6 +74,12 @@ class FakeVoyage(FakeServer):
 class FakeJina(FakeServer):
     vendor = "jina"
     path = "/v1/rerank"
+
+    def too_long(self, body: dict[str, Any], tokens: int) -> tuple[int, str] | None:
+        if body.get("truncate_prompt_tokens") is not None:
+            return None
+        return 400, (f"This model's maximum context length is {self.max_tokens} tokens. However, you requested "
+                     f"{tokens} tokens in the input for rerank. Please reduce the length of the input.")
 
     def payload(self, body: dict[str, Any], query: str, docs: list[str], ranked: list[dict[str, Any]]) -> Any:
         results = [dict(r) for r in ranked]
@@ -94,6 +109,20 @@ class FakeTEI(FakeServer):
 
     def too_many(self, count: int) -> tuple[int, str]:
         return 413, f"batch size {count} > maximum allowed batch size {self.max_docs}"
+
+    def too_long(self, body: dict[str, Any], tokens: int) -> tuple[int, str] | None:
+        if body.get("truncate"):
+            return None
+        return 413, f"Input validation error: `inputs` must have less than {self.max_tokens} tokens. Given: {tokens}"
+
+    def get(self, path: str) -> Any:
+        if path != "/info":
+            return None
+        return {"model_id": "fake-org/fake-reranker", "model_dtype": "float32",
+                "model_type": {"reranker": {"id2label": {"0": "LABEL_0"}}},
+                "max_concurrent_requests": 512, "max_input_length": self.max_tokens or 512,
+                "max_batch_tokens": 16384, "max_client_batch_size": self.max_docs or 32,
+                "auto_truncate": False, "tokenization_workers": 2, "version": "1.8.0"}
 
     def payload(self, body: dict[str, Any], query: str, docs: list[str], ranked: list[dict[str, Any]]) -> Any:
         if body.get("return_text"):

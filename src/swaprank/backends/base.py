@@ -24,6 +24,7 @@ from swaprank.types import MissingDependencyError, Usage
 
 if TYPE_CHECKING:
     from swaprank.config import BackendSpec, Option
+    from swaprank.windows import Windowing
 
 T = TypeVar("T")
 
@@ -78,6 +79,12 @@ class BaseBackend:
         if name in values:
             return values[name]
         return self.options[name].default
+
+    def windowing(self) -> Windowing | None:
+        """How long a (query, document) pair may be and how its tokens are counted, so the
+        Reranker can window over-long documents; None when the limit is unknown (texts are then
+        sent whole and the backend's own truncation, if any, applies)."""
+        return None
 
     def score(self, query: str, texts: Sequence[str]) -> Scores:  # pragma: no cover - abstract
         raise NotImplementedError

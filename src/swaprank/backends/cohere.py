@@ -29,6 +29,9 @@ from swaprank.backends.http import (
 )
 from swaprank.config import BackendSpec, Option
 from swaprank.types import Usage
+from swaprank.windows import Limit
+
+COHERE_TOKENS_PER_DOC = 4096  # v2 rerank's documented max_tokens_per_doc default
 
 
 class CohereBackend(HostedBackend):
@@ -37,8 +40,10 @@ class CohereBackend(HostedBackend):
     sdk_loggers: ClassVar[tuple[str, ...]] = ("fern",)
     key_env: ClassVar[tuple[str, ...]] = ("CO_API_KEY", "COHERE_API_KEY")
     options: ClassVar[dict[str, Option]] = {
-        **network_options(max_docs_per_request=1000),
-        "max_tokens_per_doc": Option(int, None, "tokens Cohere keeps per document (its default: 4096)", minimum=1),
+        **network_options(max_docs_per_request=1000, max_length=False),
+        "max_tokens_per_doc": Option(int, None, "tokens Cohere reads per document (its default: 4096); longer "
+                                     "documents are windowed client-side (long_docs=window) or cut by Cohere",
+                                     minimum=1),
     }
 
     def __init__(self, spec: BackendSpec, *, api_key: SecretStr | str | None = None) -> None:
@@ -49,6 +54,10 @@ class CohereBackend(HostedBackend):
         self._client = self._build(self._sdk.ClientV2, sync_client(timeout=timeout, follow_redirects=True))
         self._aclients: PerLoop[Any] = PerLoop(lambda: self._build(
             self._sdk.AsyncClientV2, async_client(timeout=timeout, follow_redirects=True)))
+
+    def length_limit(self) -> Limit:
+        """Cohere counts tokens per document, the query apart, and cuts silently past the limit."""
+        return Limit(self.option("max_tokens_per_doc") or COHERE_TOKENS_PER_DOC, includes_query=False)
 
     def _build(self, client_class: Any, http: httpx.Client | httpx.AsyncClient) -> Any:
         kwargs: dict[str, Any] = {

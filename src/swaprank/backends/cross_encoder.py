@@ -1,9 +1,10 @@
 """Local cross-encoders: sentence-transformers on torch, or an exported ONNX/OpenVINO artifact.
 
 Long documents are the classic silent failure of local rerankers: the tokenizer cuts everything
-past ``max_length`` (512 tokens for MiniLM) and the answer in paragraph six never gets scored. By
-default we split such documents into overlapping token windows, score every window and keep the
-best one; ``long_docs=truncate`` restores the plain behaviour (and we still count what was cut).
+past ``max_length`` (512 tokens for MiniLM) and the answer in paragraph six never gets scored. This
+backend tells the Reranker its limit and tokenizer (``windowing``); the Reranker then splits such
+documents into overlapping token windows and keeps the best one (:mod:`swaprank.windows`);
+``long_docs=truncate`` restores the plain behaviour (and what was cut is still counted).
 
 Which engine computes the scores is the only thing ``runtime``/``precision``/``quantize`` change:
 windows, batching and the [0, 1] mapping are the same code on every runtime. The default is exact
@@ -24,6 +25,7 @@ from swaprank.backends.base import BaseBackend, Scores, require, sigmoid
 from swaprank.backends.fastpath.choice import RUNTIMES, Plan, choose
 from swaprank.config import BackendSpec, Option
 from swaprank.types import BackendUnavailableError, ConfigError
+from swaprank.windows import Limit, Windowing, WindowPolicy, window_options
 
 logger = logging.getLogger(__name__)
 
@@ -53,10 +55,7 @@ class CrossEncoderBackend(BaseBackend):
         "batch_size": Option(int, None, "pairs per forward pass; default: 32 on torch, 4 on onnx/openvino",
                              minimum=1),
         "dtype": Option(str, None, "torch weights dtype", choices=("float32", "float16", "bfloat16")),
-        "long_docs": Option(str, "window", "over-long documents: score windows, keep max | truncate",
-                            choices=("window", "truncate")),
-        "window_overlap": Option(int, 32, "tokens shared by consecutive windows", minimum=0),
-        "max_windows": Option(int, 16, "windows per document at most (the rest is cut, counted)", minimum=1),
+        **window_options(),
         "activation": Option(str, "auto", "how raw outputs map to [0, 1]: auto | sigmoid | identity",
                              choices=("auto", "sigmoid", "identity")),
         "backend": Option(str, None, "deprecated alias of runtime", choices=("torch", "onnx", "openvino")),
@@ -203,14 +202,12 @@ class CrossEncoderBackend(BaseBackend):
 
     # ----------------------------------------------------------------- scoring
 
-    def _windows(self, query: str, texts: Sequence[str]) -> tuple[list[tuple[str, str]], list[int], int]:
-        """Expand texts into (query, passage) pairs; ``owners[i]`` is the text pair i came from."""
-        if self.tokenizer is None:
-            return [(query, t) for t in texts], list(range(len(texts))), 0
-        expanded = self.tokenizer.windows(query, texts, window=self.option("long_docs") == "window",
-                                          overlap=self.option("window_overlap"),
-                                          max_windows=self.option("max_windows"))
-        return expanded.pairs, expanded.owners, expanded.truncated
+    def windowing(self) -> Windowing | None:
+        if self.tokenizer is None:  # a slow (Python) tokenizer: no offsets, so no windows
+            return None
+        # margin 2: a window cut at a word piece re-tokenizes a token longer at most at each end.
+        return Windowing(self.tokenizer.counter, Limit(self.max_length, margin=2),
+                         WindowPolicy.from_options(self.option))
 
     def score(self, query: str, texts: Sequence[str]) -> Scores:
         return self.score_many([(query, texts)])[0]
@@ -218,21 +215,14 @@ class CrossEncoderBackend(BaseBackend):
     def score_many(self, requests: Sequence[tuple[str, Sequence[str]]]) -> list[Scores]:
         """Score every query's pairs in one length-sorted pass, so small requests share batches."""
         with self._lock:
-            expanded = [self._windows(query, texts) for query, texts in requests]
-            all_pairs = [pair for pairs, _, _ in expanded for pair in pairs]
+            all_pairs = [(query, text) for query, texts in requests for text in texts]
             raw_all = self._predict(all_pairs)
         results: list[Scores] = []
         offset = 0
-        for (pairs, owners, truncated), (_, texts) in zip(expanded, requests, strict=True):
-            best = [float("-inf")] * len(texts)
-            for owner, value in zip(owners, raw_all[offset: offset + len(pairs)], strict=True):
-                best[owner] = max(best[owner], value)
-            offset += len(pairs)
-            if truncated:
-                logger.info("cross-encoder %s: %d of %d documents exceeded %d tokens and were cut",
-                            self.spec.model, truncated, len(texts), self.max_length)
-            results.append(Scores(raw=best, normalized=[self._to_unit(x) for x in best],
-                                  truncated=truncated))
+        for _, texts in requests:
+            raw = raw_all[offset: offset + len(texts)]
+            offset += len(texts)
+            results.append(Scores(raw=raw, normalized=[self._to_unit(x) for x in raw]))
         return results
 
     def _predict(self, pairs: list[tuple[str, str]]) -> list[float]:

@@ -45,6 +45,7 @@ from tenacity import AsyncRetrying, RetryCallState, Retrying, retry_if_exception
 from tenacity.stop import stop_base
 
 from swaprank.backends.base import BaseBackend, Scores, resolve_api_key
+from swaprank.backends.limits import LengthLimits, length_options
 from swaprank.config import BackendSpec, Option
 from swaprank.types import (
     AuthenticationError,
@@ -68,7 +69,7 @@ REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-debug-trace-id", "x-trace
 _MESSAGE_LIMIT = 300
 
 
-def network_options(*, max_docs_per_request: int, base_url: bool = True) -> dict[str, Option]:
+def network_options(*, max_docs_per_request: int, base_url: bool = True, max_length: bool = True) -> dict[str, Option]:
     """The options every hosted backend accepts; vendors merge them into their own table."""
     options = {
         "timeout": Option(float, 30.0, "seconds for one HTTP request", minimum=0.001),
@@ -85,7 +86,7 @@ def network_options(*, max_docs_per_request: int, base_url: bool = True) -> dict
     }
     if base_url:
         options["base_url"] = Option(str, None, "self-hosted or proxy endpoint instead of the vendor's")
-    return options
+    return {**options, **length_options(max_length=max_length)}
 
 
 # ------------------------------------------------------------------ reading answers
@@ -366,8 +367,9 @@ def redact_sdk_logs(backend: HostedBackend, logger_names: Sequence[str]) -> None
 # ------------------------------------------------------------------ the shared backend
 
 
-class HostedBackend(BaseBackend):
-    """Base of the API backends: splitting, concurrency, retries, deadline and error mapping.
+class HostedBackend(LengthLimits, BaseBackend):
+    """Base of the API backends: splitting, concurrency, retries, deadline and error mapping
+    (and, through ``LengthLimits``, the pair limit that lets the Reranker window long documents).
 
     Subclasses set ``vendor``, ``default_model``, ``options`` (``network_options()`` merged with
     their own), ``key_env`` and implement ``_send`` / ``_asend`` for one request. They may add
@@ -392,6 +394,7 @@ class HostedBackend(BaseBackend):
                 f"no API key for {self.vendor}: pass api_key=... or set {names}", vendor=self.vendor, attempts=0,
             )
         redact_sdk_logs(self, self.sdk_loggers)
+        self._init_limits()
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
         self._semaphores: PerLoop[asyncio.Semaphore] = PerLoop(
@@ -631,6 +634,9 @@ class JsonHTTP:
     def post(self, url: str, body: Any, timeout: float) -> tuple[Any, httpx.Headers]:
         response = self._client.post(url, json=body, headers=self._headers(), timeout=timeout)
         return self._read(response)
+
+    def get(self, url: str, timeout: float) -> tuple[Any, httpx.Headers]:
+        return self._read(self._client.get(url, headers=self._headers(), timeout=timeout))
 
     async def apost(self, url: str, body: Any, timeout: float) -> tuple[Any, httpx.Headers]:
         response = await self._aclients.get().post(url, json=body, headers=self._headers(), timeout=timeout)

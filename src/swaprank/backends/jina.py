@@ -1,7 +1,10 @@
 """Jina AI rerankers over REST (``POST /v1/rerank``; Jina ships no official Python SDK).
 
-The same wire format is served by vLLM and Infinity, so ``base_url`` turns this backend into a
-client for any self-hosted Jina-compatible reranker; those usually need no key.
+The same wire format is served by vLLM, Infinity and llama.cpp, so ``base_url`` turns this
+backend into a client for any self-hosted Jina-compatible reranker; those usually need no key.
+Such servers reject over-long pairs (vLLM: 400, llama.cpp: 500 for the whole request) unless told
+otherwise; give ``max_length`` (the server's window) and long documents are windowed client-side,
+or ``truncate_prompt_tokens`` (vLLM) to have the server cut them.
 """
 
 from __future__ import annotations
@@ -29,7 +32,17 @@ class JinaBackend(JsonRerankBackend):
     vendor: ClassVar[str] = "jina"
     default_model: ClassVar[str | None] = "jina-reranker-v2-base-multilingual"
     key_env: ClassVar[tuple[str, ...]] = ("JINA_API_KEY", "JINAAI_API_KEY")
-    options: ClassVar[dict[str, Option]] = network_options(max_docs_per_request=1000)
+    # Documented context windows (query + document) of Jina's rerankers (jina.ai model cards).
+    model_limits: ClassVar[dict[str, int]] = {
+        "jina-reranker-v2-base-multilingual": 1024, "jina-reranker-m0": 10_240,
+        "jina-reranker-v1-base-en": 8192, "jina-reranker-v1-turbo-en": 8192, "jina-reranker-v1-tiny-en": 8192,
+        "jina-colbert-v2": 8192,
+    }
+    options: ClassVar[dict[str, Option]] = {
+        **network_options(max_docs_per_request=1000),
+        "truncate_prompt_tokens": Option(int, None, "vLLM servers: cut each pair to this many tokens instead of "
+                                         "answering 400 (sent only when set)", minimum=1),
+    }
 
     def __init__(self, spec: BackendSpec, *, api_key: SecretStr | str | None = None) -> None:
         super().__init__(spec, api_key=api_key)
@@ -37,8 +50,11 @@ class JinaBackend(JsonRerankBackend):
 
     def _body(self, query: str, texts: list[str]) -> dict[str, Any]:
         # top_n = all: the engine applies top_n after merging split requests.
-        return {"model": self.spec.model, "query": query, "documents": texts, "top_n": len(texts),
-                "return_documents": False}
+        body: dict[str, Any] = {"model": self.spec.model, "query": query, "documents": texts, "top_n": len(texts),
+                                "return_documents": False}
+        if self.option("truncate_prompt_tokens") is not None:
+            body["truncate_prompt_tokens"] = self.option("truncate_prompt_tokens")
+        return body
 
     def _read(self, data: Any, headers: Any, count: int) -> Part:
         request_id = request_id_from(headers)

@@ -4,10 +4,18 @@
 model). TEI rejects more than ``--max-client-batch-size`` texts per request (32 by default), hence
 that default for ``max_docs_per_request``. ``raw_scores: false`` makes TEI return sigmoid
 probabilities, already on [0, 1].
+
+TEI says what it accepts at ``GET /info`` (``max_input_length``, ``model_id``): unless
+``max_length`` is given, the first call asks, so long documents are windowed client-side within
+the server's real limit (and counted with the served model's tokenizer when it is in the local
+cache) instead of being cut by ``truncate`` or rejected with 413.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from typing import Any, ClassVar
 from urllib.parse import urlparse
 
@@ -16,6 +24,10 @@ from pydantic import SecretStr
 from swaprank.backends.http import JsonRerankBackend, Part, network_options, ranked_scores, request_id_from
 from swaprank.config import BackendSpec, Option
 from swaprank.types import ConfigError, Usage
+from swaprank.windows import Limit
+
+logger = logging.getLogger("swaprank")
+INFO_RETRY_SECONDS = 60.0
 
 
 class TEIBackend(JsonRerankBackend):
@@ -33,9 +45,37 @@ class TEIBackend(JsonRerankBackend):
                               f"got {spec.model!r}")
         super().__init__(spec, api_key=api_key)
         self.url = spec.model.rstrip("/") + "/rerank"
+        self._info: dict[str, Any] | None = None
+        self._info_lock = threading.Lock()
+        self._info_retry_at = 0.0
 
     def key_required(self) -> bool:
         return False  # self-hosted; a key is sent only when given (TEI --api-key, HF endpoints)
+
+    def length_limit(self) -> Limit | None:
+        explicit = self.option("max_length")
+        if explicit is not None:
+            return Limit(explicit)
+        tokens = (self._server_info() or {}).get("max_input_length")
+        return Limit(tokens) if isinstance(tokens, int) and not isinstance(tokens, bool) and tokens > 0 else None
+
+    def tokenizer_name(self) -> str | None:
+        model_id = (self._server_info() or {}).get("model_id")
+        return model_id if isinstance(model_id, str) and model_id else None
+
+    def _server_info(self) -> dict[str, Any] | None:
+        """``GET /info`` once; after a failure (logged) it is asked again a minute later."""
+        with self._info_lock:
+            if self._info is None and time.monotonic() >= self._info_retry_at:
+                try:
+                    data, _ = self._http.get(self.spec.model.rstrip("/") + "/info", self.option("timeout"))
+                    self._info = data if isinstance(data, dict) else {}
+                except Exception as exc:  # down, old server, proxy without /info: documents go whole
+                    self._info_retry_at = time.monotonic() + INFO_RETRY_SECONDS
+                    logger.warning("swaprank: tei /info unavailable (%s: %s); long documents are sent whole "
+                                   "(set max_length to window them)", type(exc).__name__, self._scrub(str(exc))[:200])
+                    return None
+            return self._info
 
     def _body(self, query: str, texts: list[str]) -> dict[str, Any]:
         return {"query": query, "texts": texts, "raw_scores": False, "truncate": self.option("truncate"),

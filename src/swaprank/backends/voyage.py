@@ -35,6 +35,11 @@ class VoyageBackend(HostedBackend):
     default_model: ClassVar[str | None] = "rerank-2.5"
     sdk_loggers: ClassVar[tuple[str, ...]] = ("voyage",)
     key_env: ClassVar[tuple[str, ...]] = ("VOYAGE_API_KEY",)
+    # Documented query + document token limits (docs.voyageai.com, "Rerankers").
+    model_limits: ClassVar[dict[str, int]] = {
+        "rerank-2.5": 32_000, "rerank-2.5-lite": 32_000, "rerank-2": 16_000, "rerank-2-lite": 8_000,
+        "rerank-1": 8_000, "rerank-lite-1": 4_000,
+    }
     options: ClassVar[dict[str, Option]] = {
         **network_options(max_docs_per_request=1000),
         "truncation": Option(bool, True, "let Voyage cut over-long query+document pairs (false: fail instead)"),

@@ -1,7 +1,8 @@
-"""Query/document pairs as token ids, with the long-document windows, on ``tokenizers`` alone.
+"""Query/document pairs as token ids, on ``tokenizers`` alone.
 
-Both scoring paths (sentence-transformers on torch, and the exported runtimes) cut documents into
-windows here, so a document gets the same windows whichever runtime scores it. Encoding pairs
+Both scoring paths (sentence-transformers on torch, and the exported runtimes) count tokens for
+the long-document windows here, so a document gets the same windows whichever runtime scores it
+(the windows themselves are cut by the Reranker, :mod:`swaprank.windows`). Encoding pairs
 mirrors what ``transformers`` does for a cross-encoder (``truncation=True`` means longest-first,
 padding to the longest pair of a batch), so an exported model sees exactly the ids torch saw.
 """
@@ -9,19 +10,11 @@ padding to the longest pair of a batch), so an exported model sees exactly the i
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-
-@dataclass(frozen=True)
-class WindowedPairs:
-    """Pairs to score; ``owners[i]`` is the index of the text pair ``i`` came from."""
-
-    pairs: list[tuple[str, str]]
-    owners: list[int]
-    truncated: int
+from swaprank.windows import TokenCounter, TokenizerCounter
 
 
 class PairTokenizer:
@@ -41,6 +34,7 @@ class PairTokenizer:
         self._pairs.enable_truncation(max_length, strategy="longest_first")
         self.max_length = max_length
         self.pad_id = pad_id
+        self._counter: TokenizerCounter | None = None
 
     @classmethod
     def from_file(cls, path: str, max_length: int, pad_id: int = 0) -> PairTokenizer:
@@ -48,40 +42,12 @@ class PairTokenizer:
 
         return cls(Tokenizer.from_file(path), max_length, pad_id)
 
-    # ----------------------------------------------------------------- windows
-
-    def windows(self, query: str, texts: Sequence[str], *, window: bool, overlap: int,
-                max_windows: int) -> WindowedPairs:
-        """Expand texts into (query, passage) pairs: one per text, or token windows of long ones."""
-        special = self._plain.num_special_tokens_to_add(True)
-        query_len = len(self._plain.encode(query, add_special_tokens=False).ids)
-        budget = self.max_length - special - query_len
-        encoded = self._plain.encode_batch(list(texts), add_special_tokens=False)
-        window_mode = window and budget >= 16
-        overlap = min(overlap, max(0, budget // 2))
-        pairs: list[tuple[str, str]] = []
-        owners: list[int] = []
-        truncated = 0
-        for i, (text, encoding) in enumerate(zip(texts, encoded, strict=True)):
-            offsets = encoding.offsets
-            n = len(offsets)
-            if n <= max(budget, 0) or not window_mode:
-                pairs.append((query, text))
-                owners.append(i)
-                truncated += n > max(budget, 0)
-                continue
-            start, count = 0, 0
-            while count < max_windows:
-                end = min(start + budget, n)
-                pairs.append((query, text[offsets[start][0]: offsets[end - 1][1]]))
-                owners.append(i)
-                count += 1
-                if end == n:
-                    break
-                start = end - overlap
-            else:
-                truncated += 1
-        return WindowedPairs(pairs, owners, truncated)
+    @property
+    def counter(self) -> TokenCounter:
+        """Token counts and offsets for the Reranker's long-document windows (:mod:`swaprank.windows`)."""
+        if self._counter is None:
+            self._counter = TokenizerCounter(self._plain)
+        return self._counter
 
     # ----------------------------------------------------------------- model inputs
 
