@@ -151,6 +151,7 @@ def main() -> int:
             name = f"{kind}-{variant}"
             row = run(spec_for(variant), dataset, ranking, texts)
             row["metrics"] = evaluate(dataset.qrels, row["rankings"])
+            row["per_query_ndcg@10"] = {q: m["ndcg@10"] for q, m in per_query(dataset.qrels, row["rankings"]).items()}
             rows[name] = row
             print(f"{name:40s} nDCG@10 {row['metrics']['ndcg@10']:.4f}  {row['seconds']:7.1f} s  "
                   f"windowed {row['windowed_docs']:5d}  cut {row['truncated_docs']:5d}  pairs {row['pairs_scored']}",

@@ -46,5 +46,6 @@ def run(args: argparse.Namespace) -> int:
     for hit in result:
         print(json.dumps({"index": hit.index, "score": hit.score, "raw_score": hit.raw_score,
                           "id": hit.id, "text": hit.text}, ensure_ascii=False))
-    print(json.dumps({"model": result.model, "truncated": result.truncated}), file=sys.stderr)
+    print(json.dumps({"model": result.model, "windowed": result.windowed, "truncated": result.truncated}),
+          file=sys.stderr)
     return 0

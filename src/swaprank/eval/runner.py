@@ -33,6 +33,7 @@ class Row:
     latency: dict[str, float | None] | None = None
     docs_scored: int = 0
     truncated: int = 0
+    windowed: int = 0
     wins: int | None = None  # queries whose nDCG@10 beats the first stage's
     losses: int | None = None
     p_value: float | None = None  # paired randomization test of nDCG@10 against the first stage
@@ -54,6 +55,7 @@ class Row:
             "candidates": self.candidates, "fuse": self.fuse, "queries": self.queries,
             "metrics": self.metrics, "ceiling_recall_at_candidates": self.ceiling,
             "latency": self.latency, "docs_scored": self.docs_scored, "truncated": self.truncated,
+            "windowed": self.windowed,
             "wins_vs_first_stage": self.wins, "losses_vs_first_stage": self.losses,
             "p_value_vs_first_stage": self.p_value,
             "partial": self.partial, "error": self.error, "note": self.note,
@@ -157,7 +159,7 @@ class Evaluation:
         seconds: list[float] = []
         cache = reranker.cache
         misses0 = cache.misses if cache is not None else 0
-        truncated = 0
+        truncated = windowed = 0
         row.partial = True
         try:
             for q in dataset.query_ids:
@@ -167,6 +169,7 @@ class Evaluation:
                 result = reranker.rerank(dataset.queries[q], docs)
                 elapsed = time.perf_counter() - start
                 truncated += result.truncated
+                windowed += result.windowed
                 seconds.append(elapsed)
                 # The reranker reorders its pool; the first stage's tail stays behind it (Recall@100 is unchanged).
                 ranked[q] = [r.id for r in result if r.id is not None] + [d for d, _ in pool[depth:]]
@@ -177,6 +180,7 @@ class Evaluation:
             row.docs_scored = (cache.misses - misses0) if cache is not None else sum(
                 min(depth, len(ranking[q])) for q in ranked)
             row.truncated = truncated
+            row.windowed = windowed
             if ranked:
                 _score_rows(row, dataset, ranked, baseline)
                 pools = {q: [d for d, _ in ranking[q]] for q in ranked}
