@@ -33,6 +33,10 @@ from typing import Any
 from swaprank.types import ConfigError
 
 FORMAT_VERSION = 1
+# The int8 export recipe (quantizer settings in export.py): part of the cache key of int8 artifacts,
+# so a changed recipe is exported anew instead of serving an artifact built the old way.
+# 2: SmoothQuant 0.75 for MatMuls and longer built-in calibration passages (benchmarks/RESULTS.md 2b).
+INT8_RECIPE = 2
 MANIFEST = "swaprank-artifact.json"
 CACHE_ENV = "SWAPRANK_CACHE_DIR"
 RUNTIME_PACKAGES = {"onnx": "onnxruntime", "openvino": "openvino"}
@@ -124,7 +128,7 @@ def digest_model(directory: Path) -> str:
 
 
 def cache_key(source_digest: str, runtime: str, precision: str, quantize: str,
-              calibration_digest: str = "builtin") -> str:
+              calibration_digest: str = "") -> str:
     described = json.dumps({
         "format": FORMAT_VERSION,
         "source": source_digest,
@@ -133,6 +137,7 @@ def cache_key(source_digest: str, runtime: str, precision: str, quantize: str,
         "precision": precision,
         "quantize": quantize,
         "calibration": calibration_digest if quantize != "none" else "",
+        "recipe": INT8_RECIPE if quantize != "none" else 0,
     }, sort_keys=True)
     return hashlib.sha256(described.encode()).hexdigest()
 

@@ -23,7 +23,7 @@ from swaprank.backends.fastpath.artifact import (
     manifest_summary,
     publish,
 )
-from swaprank.backends.fastpath.calibration import Pair, digest_pairs
+from swaprank.backends.fastpath.calibration import Pair, digest_pairs, sample_pairs
 from swaprank.backends.fastpath.choice import Plan
 from swaprank.types import BackendUnavailableError
 
@@ -57,8 +57,9 @@ def cached_artifact(model: str, plan: Plan, *, calibration: Sequence[Pair] | Non
     """The artifact directory for this model and plan, exporting it first if the cache lacks it."""
     source = local_model_dir(model)
     digest = digest_model(source)
+    # The built-in sample is keyed by its content too: a release that changes it exports anew.
     key = cache_key(digest, plan.runtime, plan.precision, plan.quantize,
-                    digest_pairs(calibration) if calibration else "builtin")
+                    digest_pairs(calibration or sample_pairs("calibration")))
     target = cache_dir_for(describe_source(model), key, plan.runtime, plan.precision,
                            plan.quantize)
     if is_artifact(target):

@@ -145,17 +145,22 @@ def _passage(topic: int, extra: int) -> str:
 def sample_pairs(part: str) -> list[Pair]:
     """Deterministic (query, passage) pairs: ``part="calibration"`` or ``"probe"`` (disjoint topics).
 
-    Each query meets its own passage and other topics' passages, at several lengths (about 60 to
-    350 tokens), so positive and negative scores and short and long inputs are all represented.
+    Each query meets its own passage and other topics' passages, at several lengths, so positive
+    and negative scores and short and long inputs are all represented: probe passages run from about
+    60 to 350 tokens; calibration passages up to the 512-token limit (mean about 340), because real
+    documents and long-document windows fill the model's length and the int8 activation ranges and
+    SmoothQuant scales must be measured at those lengths (measured: benchmarks/RESULTS.md).
     """
     if part not in ("calibration", "probe"):
         raise ValueError(part)
     topics = [i for i in range(len(TOPICS)) if (i % 2 == 0) == (part == "calibration")]
+    # (rank step, passage step, filler sentences at most + 1) per part
+    rank_step, passage_step, span = (7, 11, 40) if part == "calibration" else (3, 5, 13)
     pairs: list[Pair] = []
     for rank, q in enumerate(topics):
         query = TOPICS[q][0]
         for step, d in enumerate(topics):
-            extra = (rank * 3 + step * 5) % 13
+            extra = (rank * rank_step + step * passage_step) % span
             pairs.append((query, _passage(d, extra)))
     return pairs
 
