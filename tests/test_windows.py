@@ -42,7 +42,7 @@ def filler(words: int, seed: int) -> str:
 
 @given(n=st.integers(1, 3000), budget=st.integers(16, 600), data=st.data())
 def test_any_passage_of_half_a_window_lies_whole_in_some_window(n: int, budget: int, data: st.DataObject) -> None:
-    spans = window_spans(n, budget, WindowPolicy())
+    spans = window_spans(n, budget, WindowPolicy(half=True))
     assert spans[0][0] == 0 and spans[-1][1] == n  # covers the document end to end
     assert all(0 <= a < b <= n and b - a <= budget for a, b in spans)  # no window over the budget
     length = min(n, budget // 2 + 1)
@@ -50,10 +50,11 @@ def test_any_passage_of_half_a_window_lies_whole_in_some_window(n: int, budget: 
     assert any(a <= start and start + length <= b for a, b in spans), (start, length, spans)
 
 
-def test_a_user_overlap_is_honoured_and_max_windows_counts_the_cut() -> None:
-    spans = window_spans(1000, 100, WindowPolicy(overlap=10))
-    assert [b - a for a, b in spans[:-1]] == [100] * (len(spans) - 1)
-    assert spans[1][0] - spans[0][0] == 90
+def test_the_default_overlap_covers_the_document_and_max_windows_counts_the_cut() -> None:
+    spans = window_spans(1000, 100, WindowPolicy())  # 32 tokens shared, the last window may be short
+    assert spans[0] == (0, 100) and spans[1] == (68, 168) and spans[-1][1] == 1000
+    assert all(b[0] == a[1] - 32 for a, b in zip(spans, spans[1:], strict=False))
+    assert window_spans(1000, 100, WindowPolicy(overlap=10))[1] == (90, 190)
     counter = CharCounter()
     long_text = filler(2000, 0)
     expansion = expand("q", [long_text, "short"], Windowing(counter, Limit(200), WindowPolicy(max_windows=3)))
@@ -92,7 +93,7 @@ def test_a_tokenizer_that_cannot_be_found_is_a_config_error(tmp_path: Path) -> N
 
 
 def test_every_window_fits_the_model_and_keeps_the_whole_query(tiny_spec: str, tiny_model_dir: Path) -> None:
-    backend = registry.get_backend(parse_spec(tiny_spec))
+    backend = registry.get_backend(parse_spec(f"{tiny_spec}?half_window_overlap=true"))
     assert isinstance(backend, CrossEncoderBackend) and backend.tokenizer is not None
     windowing = backend.windowing()
     assert windowing is not None and windowing.limit.tokens == 128
@@ -128,9 +129,12 @@ def test_planted_answer_past_the_window_is_found(real_model: str, scifact: Path,
     docs = [f"{lead} {dataset.doc_text(d)} {tail}" for d in (relevant, others[4], others[5])]
     query = dataset.queries[query_id]
     windowed = Reranker(f"cross-encoder:{real_model}").rerank(query, docs)
+    half = Reranker(f"cross-encoder:{real_model}?half_window_overlap=true").rerank(query, docs)
     truncated = Reranker(f"cross-encoder:{real_model}?long_docs=truncate").rerank(query, docs)
-    assert windowed[0].index == 0 and windowed[0].score > 0.5 > windowed[1].score
-    assert windowed.windowed == 3 and windowed.truncated == 0 and min(r.windows for r in windowed) >= 4
+    assert windowed[0].index == 0 and windowed[0].score > 2 * max(r.score for r in truncated)
+    assert windowed.windowed == 3 and windowed.truncated == 0 and min(r.windows for r in windowed) >= 3
+    assert half[0].index == 0 and half[0].score > 2 * max(r.score for r in truncated)
+    assert min(r.windows for r in half) > min(r.windows for r in windowed)
     assert truncated.truncated == 3 and max(r.score for r in truncated) < 0.1  # the answer is never seen
 
 

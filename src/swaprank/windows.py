@@ -7,13 +7,18 @@ therefore splits an over-long document into windows that each fit, sends the win
 backend like any other candidates (so they share its batches, split requests and retries), and
 gives the document its best window's score (``aggregate=max``).
 
-Window geometry (why these numbers): a window holds ``W`` document tokens, where ``W`` is the
-pair limit minus the query and the special tokens. Consecutive windows start ``S = ceil(W / 2)``
-tokens apart (they overlap by ``W // 2``) and the last window is aligned to the end of the
-document. Then every passage of up to ``W // 2 + 1`` tokens lies whole inside at least one
-window, wherever it sits: for a passage starting at token ``a``, the window starting at
-``S * floor(a / S)`` (or the last window) contains it. A narrower overlap (the previous default
-was 32 tokens) scores a relevant paragraph that straddles a boundary as two diluted halves.
+Window geometry: a window holds ``W`` document tokens, where ``W`` is the pair limit minus the
+query and the special tokens. Two geometries, measured on SciFact (benchmarks/RESULTS.md 2c):
+
+- default, ``window_overlap=32``: consecutive windows share 32 tokens, the last one ends with the
+  document (it may be short). About ``n / (W - 32)`` windows for ``n`` tokens.
+- ``half_window_overlap=true``: windows start ``S = ceil(W / 2)`` tokens apart and the last one is
+  aligned to the document's end, so every passage of up to ``W // 2 + 1`` tokens lies whole inside
+  at least one window wherever it sits (for a passage starting at token ``a``, the window starting
+  at ``S * floor(a / S)``, or the last window, contains it). It scores about twice the windows, and
+  on SciFact it ranked no better: the max over more windows gives every irrelevant document more
+  chances at a high score (0.6562 vs 0.6613 nDCG@10 on the original abstracts; 86.7% of that
+  recovered with buried evidence). Hence not the default.
 
 ``max_windows`` caps the cost per document: the first windows are kept, the rest of the
 document is cut, and the document is counted as truncated (never silently).
@@ -155,13 +160,14 @@ class Limit:
 @dataclass(frozen=True, slots=True)
 class WindowPolicy:
     mode: Mode = "window"
-    overlap: int | None = None  # tokens; None: half a window (the guarantee in the module docstring)
+    overlap: int = 32  # tokens shared by consecutive windows (ignored when ``half`` is set)
+    half: bool = False  # half-window overlap, last window end-aligned (the guarantee in the module docstring)
     max_windows: int = 16
     aggregate: Aggregate = "max"
 
     @classmethod
     def from_options(cls, option: Callable[[str], Any]) -> WindowPolicy:
-        return cls(mode=option("long_docs"), overlap=option("window_overlap"),
+        return cls(mode=option("long_docs"), overlap=option("window_overlap"), half=option("half_window_overlap"),
                    max_windows=option("max_windows"), aggregate=option("aggregate"))
 
 
@@ -179,8 +185,10 @@ def window_options(*, max_windows: int = 16) -> dict[str, Option]:
     return {
         "long_docs": Option(str, "window", "over-long documents: window (score overlapping windows, pool them) "
                             "| truncate (the model or server cuts; counted)", choices=("window", "truncate")),
-        "window_overlap": Option(int, None, "tokens shared by consecutive windows; default: half a window, so any "
-                                 "passage of up to half a window is whole in some window", minimum=0),
+        "window_overlap": Option(int, 32, "tokens shared by consecutive windows", minimum=0),
+        "half_window_overlap": Option(bool, False, "windows overlap by half a window and the last ends with the "
+                                      "document, so any passage of up to half a window is whole in some window "
+                                      "(about 2x the windows; not better on SciFact, see RESULTS 2c)"),
         "max_windows": Option(int, max_windows, "windows per document at most (the rest is cut, counted)",
                               minimum=1),
         "aggregate": Option(str, "max", "a windowed document's score: max (its best window) | mean",
@@ -266,8 +274,16 @@ def expand(query: str, texts: Sequence[str], windowing: Windowing | None) -> Exp
 
 def window_spans(n: int, budget: int, policy: WindowPolicy) -> list[tuple[int, int]]:
     """Token ranges ``[start, end)`` covering ``n`` tokens in windows of ``budget`` (see module docstring)."""
-    overlap = budget // 2 if policy.overlap is None else min(policy.overlap, budget - 1)
-    stride = budget - overlap
+    if not policy.half:
+        overlap = min(policy.overlap, budget // 2)
+        spans, start = [], 0
+        while True:
+            end = min(start + budget, n)
+            spans.append((start, end))
+            if end == n:
+                return spans
+            start = end - overlap
+    stride = budget - budget // 2
     spans = []
     start = 0
     while start + budget < n:
