@@ -7,6 +7,7 @@ cut over-long pairs the way vLLM, TEI, Voyage and Cohere do.
 
 from __future__ import annotations
 
+import itertools
 import random
 from pathlib import Path
 
@@ -53,7 +54,7 @@ def test_any_passage_of_half_a_window_lies_whole_in_some_window(n: int, budget: 
 def test_the_default_overlap_covers_the_document_and_max_windows_counts_the_cut() -> None:
     spans = window_spans(1000, 100, WindowPolicy())  # 32 tokens shared, the last window may be short
     assert spans[0] == (0, 100) and spans[1] == (68, 168) and spans[-1][1] == 1000
-    assert all(b[0] == a[1] - 32 for a, b in zip(spans, spans[1:], strict=False))
+    assert all(b[0] == a[1] - 32 for a, b in itertools.pairwise(spans))
     assert window_spans(1000, 100, WindowPolicy(overlap=10))[1] == (90, 190)
     counter = CharCounter()
     long_text = filler(2000, 0)
