@@ -51,11 +51,11 @@ def test_any_passage_of_half_a_window_lies_whole_in_some_window(n: int, budget: 
     assert any(a <= start and start + length <= b for a, b in spans), (start, length, spans)
 
 
-def test_the_default_overlap_covers_the_document_and_max_windows_counts_the_cut() -> None:
-    spans = window_spans(1000, 100, WindowPolicy())  # 32 tokens shared, the last window may be short
+def test_a_fixed_overlap_covers_the_document_and_max_windows_counts_the_cut() -> None:
+    spans = window_spans(1000, 100, WindowPolicy(half=False))  # 32 tokens shared, the last window may be short
     assert spans[0] == (0, 100) and spans[1] == (68, 168) and spans[-1][1] == 1000
     assert all(b[0] == a[1] - 32 for a, b in itertools.pairwise(spans))
-    assert window_spans(1000, 100, WindowPolicy(overlap=10))[1] == (90, 190)
+    assert window_spans(1000, 100, WindowPolicy(overlap=10, half=False))[1] == (90, 190)
     counter = CharCounter()
     long_text = filler(2000, 0)
     expansion = expand("q", [long_text, "short"], Windowing(counter, Limit(200), WindowPolicy(max_windows=3)))
@@ -130,12 +130,12 @@ def test_planted_answer_past_the_window_is_found(real_model: str, scifact: Path,
     docs = [f"{lead} {dataset.doc_text(d)} {tail}" for d in (relevant, others[4], others[5])]
     query = dataset.queries[query_id]
     windowed = Reranker(f"cross-encoder:{real_model}").rerank(query, docs)
-    half = Reranker(f"cross-encoder:{real_model}?half_window_overlap=true").rerank(query, docs)
+    fixed = Reranker(f"cross-encoder:{real_model}?half_window_overlap=false").rerank(query, docs)
     truncated = Reranker(f"cross-encoder:{real_model}?long_docs=truncate").rerank(query, docs)
     assert windowed[0].index == 0 and windowed[0].score > 2 * max(r.score for r in truncated)
     assert windowed.windowed == 3 and windowed.truncated == 0 and min(r.windows for r in windowed) >= 3
-    assert half[0].index == 0 and half[0].score > 2 * max(r.score for r in truncated)
-    assert min(r.windows for r in half) > min(r.windows for r in windowed)
+    assert fixed[0].index == 0 and fixed[0].score > 2 * max(r.score for r in truncated)
+    assert min(r.windows for r in windowed) > min(r.windows for r in fixed)
     assert truncated.truncated == 3 and max(r.score for r in truncated) < 0.1  # the answer is never seen
 
 
