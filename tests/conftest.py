@@ -18,6 +18,13 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 # telemetry (OpenVINO, NNCF) stays off in every test process and the subprocesses they start.
 os.environ["SWAPRANK_CACHE_DIR"] = tempfile.mkdtemp(prefix="swaprank-test-cache-")
 os.environ.setdefault("NNCF_CI", "1")
+# Nothing phones home from a test: LangSmith tracing off, the DO_NOT_TRACK convention on (Infinity,
+# Hugging Face and others honour it); OpenTelemetry spans only ever reach tests/otel_support.py's
+# in-memory exporter.
+os.environ["LANGCHAIN_TRACING_V2"] = "false"
+os.environ["LANGSMITH_TRACING"] = "false"
+os.environ["DO_NOT_TRACK"] = "1"
+os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 from swaprank.backends.fastpath.telemetry import disable_runtime_telemetry
 
 disable_runtime_telemetry()

@@ -93,8 +93,8 @@ def test_inside_contextual_compression_retriever_with_callbacks() -> None:
     out = retriever.invoke("q", config={"callbacks": [runs]})
     assert [d.id for d in out] == ["d1", "d3"]
     rerank_runs = [meta for name, meta in runs.started if name == "RerankCompressor"]
-    assert rerank_runs == [{"ls_retriever_name": "contextualcompression", "rerank_model": "scripted",
-                            "top_n": 2, "candidates": 4}]
+    assert rerank_runs == [{"ls_retriever_name": "contextualcompression", "rerank_model": "scripted:default",
+                            "top_n": 2, "score_threshold": None, "min_results": 0, "candidates": 4}]
     assert runs.ended[-2:] == [2, 2]  # the compressor's run, then the outer retriever's
 
 

@@ -71,7 +71,7 @@ def test_reorders_by_model_score_returning_new_nodes(recorder: Recorder) -> None
     assert [n.score for n in nodes] == [1.0, 0.9, 0.8, 0.7]  # caller's nodes untouched
     assert out[0].node.metadata == {"source": "doc1"}
     start, end = rerank_events(recorder)
-    assert isinstance(start, ReRankStartEvent) and start.top_n == 3 and start.model_name == "scripted"
+    assert isinstance(start, ReRankStartEvent) and start.top_n == 3 and start.model_name == "scripted:default"
     assert isinstance(end, ReRankEndEvent) and [n.node.node_id for n in end.nodes] == ["n1", "n3", "n2"]
 
 

@@ -20,6 +20,7 @@ from swaprank.backends.cross_encoder import CrossEncoderBackend
 from swaprank.backends.limits import LengthLimits
 from swaprank.config import parse_spec
 from swaprank.eval.loader import load_beir
+from swaprank.registry import clear_cache
 from swaprank.windows import CharCounter, Limit, Windowing, WindowPolicy, expand, local_tokenizer, window_spans
 from tests.fakes import FakeServer, relevance
 from tests.fakes.helpers import TEST_KEY, rerank, spec
@@ -216,6 +217,7 @@ def test_cohere_windows_past_max_tokens_per_doc_instead_of_a_silent_cut(server: 
 def test_tei_without_info_sends_documents_whole_and_says_so(server: FakeServer, monkeypatch: pytest.MonkeyPatch,
                                                             caplog: pytest.LogCaptureFixture) -> None:
     monkeypatch.setattr(type(server), "get", lambda self, path: None)  # an old server or a proxy: /info is 404
+    clear_cache()  # a TEI backend built by an earlier test for this server already knows /info
     with caplog.at_level("WARNING", logger="swaprank"):
         result = Reranker(spec(server)).rerank("cat dog", ["a cat", "a dog"])
     assert len(result) == 2 and result.windowed == 0

@@ -3,6 +3,12 @@
 Both LlamaIndex and LangChain components are pydantic models, so the adapters inherit these
 fields (named like the official integrations: ``model``, ``top_n``) and get one ``Reranker``
 built from them. Keeping the fields here means the two adapters cannot drift apart.
+
+Settings are live: LlamaIndex users retune ``postprocessor.top_n = 3`` between requests. Every
+assignment is validated (pydantic ``validate_assignment`` for types, then the Reranker's own
+checks, so ``top_n = 0`` raises the same ConfigError as at construction and leaves the old value
+in place) and rebuilds the engine, so the next call, and the events it emits, use the new value.
+A call takes the engine once at its start: a concurrent assignment never changes it midway.
 """
 
 from __future__ import annotations
@@ -10,18 +16,35 @@ from __future__ import annotations
 import os
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, PrivateAttr, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, field_serializer
 
-from swaprank.config import DEFAULT_MODEL, ENV_MODEL
+from swaprank.config import DEFAULT_MODEL, ENV_MODEL, format_chain, parse_chain
+from swaprank.redaction import redact_text, redacted_chain
 from swaprank.reranker import Reranker
-from swaprank.types import RankedDocument
+from swaprank.types import RankedDocument, RerankResult
 
 
 def _default_model() -> str:
     return os.environ.get(ENV_MODEL) or DEFAULT_MODEL
 
 
+# The fields the engine is built from: assigning one rebuilds it.
+ENGINE_FIELDS = frozenset({"model", "top_n", "score_threshold", "min_results", "on_error", "fuse", "api_key"})
+
+
+def redacted_model(model: str) -> str:
+    """A config string fit for a repr or a serialized config: URL credentials masked."""
+    try:
+        specs = parse_chain(model)
+    except Exception:  # not parseable: mask whatever looks like a URL
+        return redact_text(model)
+    masked = redacted_chain(specs)
+    return model if masked == format_chain(specs) else masked  # nothing secret: the user's own string
+
+
 class RerankSettings(BaseModel):
+    model_config = ConfigDict(validate_assignment=True)
+
     model: str = Field(
         default_factory=_default_model,
         description="swaprank config string, e.g. 'cross-encoder:cross-encoder/ms-marco-MiniLM-L-6-v2', "
@@ -30,6 +53,10 @@ class RerankSettings(BaseModel):
     top_n: int | None = Field(default=5, description="How many results to keep (None: all).")
     score_threshold: float | None = Field(
         default=None, description="Drop results whose normalised [0, 1] score is below this."
+    )
+    min_results: int = Field(
+        default=0, description="With score_threshold: keep at least this many of the best documents, so the "
+        "LLM is never left without context (at most top_n)."
     )
     on_error: Literal["raise", "passthrough"] = Field(
         default="raise", description="When every model fails: raise, or keep the input order (flagged)."
@@ -50,19 +77,46 @@ class RerankSettings(BaseModel):
         # Build (and so validate) the Reranker now: a bad config string fails at construction with
         # swaprank's ConfigError (outside pydantic validation, which would rewrap it), not at the
         # first user query.
-        self._reranker = Reranker(
+        self._reranker = self._build()
+
+    def _build(self) -> Reranker:
+        return Reranker(
             self.model,
             top_n=self.top_n,
             score_threshold=self.score_threshold,
+            min_results=self.min_results,
             on_error=self.on_error,
             fuse=self.fuse,
             api_key=self.api_key,
         )
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name not in ENGINE_FIELDS:
+            super().__setattr__(name, value)
+            return
+        previous = getattr(self, name)
+        super().__setattr__(name, value)  # pydantic checks (and coerces) the type
+        try:
+            engine = self._build()  # the engine checks the value (ConfigError, as at construction)
+        except BaseException:
+            super().__setattr__(name, previous)
+            raise
+        self._reranker = engine
+
     @property
     def reranker(self) -> Reranker:
-        """The engine behind this adapter (for ``warmup()`` or direct calls)."""
+        """The engine behind this adapter (for ``warmup()`` or direct calls); rebuilt when a setting changes."""
         return self._reranker
+
+    @field_serializer("model")
+    def _serialize_model(self, model: str) -> str:
+        # A serialized component (LlamaIndex to_dict/to_json, model_dump) keeps no URL credentials,
+        # like it keeps no api_key: a clone re-reads secrets from its own environment.
+        return redacted_model(model)
+
+    def __repr_args__(self) -> Any:
+        for name, value in super().__repr_args__():
+            yield name, redacted_model(value) if name == "model" and isinstance(value, str) else value
 
     def __getstate__(self) -> dict[Any, Any]:
         """Pickles carry the configuration, never the API key (it is re-read from env)."""
@@ -76,6 +130,32 @@ class RerankSettings(BaseModel):
 PASSTHROUGH_KEY = "rerank_passthrough"
 WINDOWS_KEY = "rerank_windows"
 TRUNCATED_KEY = "rerank_truncated"
+USAGE_KEY = "rerank_usage"
+TOKENS_KEY = "total_tokens"  # where langchain-voyageai and other vendor integrations put it
+
+
+def usage_metadata(result: RerankResult) -> dict[str, Any]:
+    """The call's billed units, for each returned document: ``rerank_usage`` (every unit the vendor
+    reported, e.g. ``{"search_units": 1}``) and ``total_tokens`` when the vendor counts tokens.
+    Local models report nothing, and nothing is added."""
+    if result.usage is None or not result.usage.as_dict():
+        return {}
+    extra: dict[str, Any] = {USAGE_KEY: result.usage.as_dict()}
+    if result.usage.total_tokens is not None:
+        extra[TOKENS_KEY] = result.usage.total_tokens
+    return extra
+
+
+def result_summary(result: RerankResult) -> dict[str, Any]:
+    """What a call did, for events and run metadata: served by, usage, fallback flags, counts."""
+    summary: dict[str, Any] = {"model_name": result.model_name, "returned": len(result),
+                               "passthrough": result.passthrough, "windowed": result.windowed,
+                               "truncated": result.truncated}
+    if result.usage is not None:
+        summary["usage"] = result.usage.as_dict()
+    if result.error is not None:
+        summary["error"] = type(result.error).__name__
+    return summary
 
 
 def long_document_metadata(hit: RankedDocument) -> dict[str, Any]:

@@ -189,7 +189,7 @@ def parse_chain(
 def _format_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    return quote(str(value), safe=":/.,-_~@")
+    return quote(str(value), safe=":/.,-_~@*")
 
 
 def format_spec(spec: BackendSpec) -> str:

@@ -6,9 +6,11 @@
         base_compressor=RerankCompressor(model="voyage:rerank-2.5", top_n=5), base_retriever=base)
 
 Returns copies of the input documents (same ``id``, same metadata plus ``relevance_score`` and
-``rerank_model``, and ``rerank_windows`` / ``rerank_truncated`` for a document that did not fit
+``rerank_model`` (``backend:model``, never a URL), ``total_tokens`` / ``rerank_usage`` when the
+vendor bills, and ``rerank_windows`` / ``rerank_truncated`` for a document that did not fit
 the model); the caller's documents are never mutated. The rerank step shows up in
-LangChain tracing as a retriever run named ``RerankCompressor``.
+LangChain tracing as a retriever run named ``RerankCompressor`` whose metadata holds the settings
+it applied (model, top_n, score_threshold, min_results, candidates).
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from langchain_core.documents import BaseDocumentCompressor
 from langchain_core.documents import Document as LCDocument
 from pydantic import ConfigDict
 
-from swaprank.adapter_fields import PASSTHROUGH_KEY, RerankSettings, long_document_metadata
+from swaprank.adapter_fields import PASSTHROUGH_KEY, RerankSettings, long_document_metadata, usage_metadata
+from swaprank.reranker import Reranker
 from swaprank.types import Document, RerankResult
 
 SCORE_KEY = "relevance_score"
@@ -38,28 +41,33 @@ class RerankCompressor(RerankSettings, BaseDocumentCompressor):
 
     def _to_documents(self, documents: Sequence[LCDocument], result: RerankResult) -> list[LCDocument]:
         out = []
+        usage = usage_metadata(result)
         for hit in result:
             original = documents[hit.index]
             extra: dict[str, Any] = {SCORE_KEY: None if result.passthrough else hit.score,
-                                     MODEL_KEY: result.model or None}
+                                     MODEL_KEY: result.model_name or None, **usage}
             if result.passthrough:
                 extra[PASSTHROUGH_KEY] = True
             extra.update(long_document_metadata(hit))
             out.append(original.model_copy(update={"metadata": {**original.metadata, **extra}}))
         return out
 
-    def _run_metadata(self, documents: Sequence[LCDocument]) -> dict[str, Any]:
-        return {"rerank_model": self.model, "top_n": self.top_n, "candidates": len(documents)}
+    @staticmethod
+    def _run_metadata(engine: Reranker, documents: Sequence[LCDocument]) -> dict[str, Any]:
+        """The settings this call applies (the engine it took), never the config string's URL or options."""
+        return {"rerank_model": engine.model_name, "top_n": engine.top_n, "score_threshold": engine.score_threshold,
+                "min_results": engine.min_results, "candidates": len(documents)}
 
     def compress_documents(
         self, documents: Sequence[LCDocument], query: str, callbacks: Callbacks | None = None
     ) -> Sequence[LCDocument]:
         """Rerank ``documents`` for ``query``; keep the best ``top_n``."""
+        engine = self._reranker  # one engine for the whole call, whatever is assigned meanwhile
         manager = CallbackManager.configure(inheritable_callbacks=callbacks,
-                                            local_metadata=self._run_metadata(documents))
+                                            local_metadata=self._run_metadata(engine, documents))
         run = manager.on_retriever_start(None, query, name=type(self).__name__)
         try:
-            result = self._to_documents(documents, self._reranker.rerank(query, self._documents(documents)))
+            result = self._to_documents(documents, engine.rerank(query, self._documents(documents)))
         except BaseException as exc:
             run.on_retriever_error(exc)
             raise
@@ -70,11 +78,12 @@ class RerankCompressor(RerankSettings, BaseDocumentCompressor):
         self, documents: Sequence[LCDocument], query: str, callbacks: Callbacks | None = None
     ) -> Sequence[LCDocument]:
         """Native async: hosted backends use their async clients; local models a thread pool."""
+        engine = self._reranker
         manager = AsyncCallbackManager.configure(inheritable_callbacks=callbacks,
-                                                 local_metadata=self._run_metadata(documents))
+                                                 local_metadata=self._run_metadata(engine, documents))
         run = await manager.on_retriever_start(None, query, name=type(self).__name__)
         try:
-            reranked = await self._reranker.arerank(query, self._documents(documents))
+            reranked = await engine.arerank(query, self._documents(documents))
             result = self._to_documents(documents, reranked)
         except BaseException as exc:
             await run.on_retriever_error(exc)

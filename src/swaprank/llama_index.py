@@ -6,6 +6,10 @@
 
 A thin translation: nodes in, new ``NodeWithScore`` objects out (the caller's nodes are never
 mutated, so a retriever cache or a second postprocessor still sees the original scores).
+
+Every call emits ``ReRankStartEvent`` (with the ``top_n`` and ``backend:model`` it applies) and
+``ReRankEndEvent``, on every path: success, passthrough, and failure (no nodes; the error's type
+in ``tags``); the end event's ``tags`` say who served the call and what it cost (``usage``).
 """
 
 from __future__ import annotations
@@ -20,7 +24,14 @@ from llama_index.core.instrumentation.events.rerank import ReRankEndEvent, ReRan
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
 
-from swaprank.adapter_fields import PASSTHROUGH_KEY, RerankSettings, long_document_metadata
+from swaprank.adapter_fields import (
+    PASSTHROUGH_KEY,
+    USAGE_KEY,
+    RerankSettings,
+    long_document_metadata,
+    result_summary,
+)
+from swaprank.reranker import Reranker
 from swaprank.types import Document, InvalidInputError, RerankResult
 
 dispatcher = get_dispatcher(__name__)
@@ -61,6 +72,8 @@ class RerankPostprocessor(RerankSettings, BaseNodePostprocessor):
                 extra[RETRIEVAL_SCORE_KEY] = original.score
             if result.passthrough:
                 extra[PASSTHROUGH_KEY] = True
+            if result.usage is not None and result.usage.as_dict():
+                extra[USAGE_KEY] = result.usage.as_dict()
             extra.update(long_document_metadata(hit))
             node = original.node
             if extra:
@@ -76,40 +89,59 @@ class RerankPostprocessor(RerankSettings, BaseNodePostprocessor):
             out.append(NodeWithScore(node=node, score=score))
         return out
 
-    def _start(self, query: QueryBundle | None, nodes: Sequence[NodeWithScore]) -> None:
+    @staticmethod
+    def _start(engine: Reranker, query: QueryBundle | None, nodes: Sequence[NodeWithScore]) -> None:
         dispatcher.event(ReRankStartEvent(
-            query=query, nodes=list(nodes), top_n=self.top_n or len(nodes), model_name=self.model
+            query=query, nodes=list(nodes), top_n=engine.top_n or len(nodes), model_name=engine.model_name
         ))
+
+    @staticmethod
+    def _end(new_nodes: list[NodeWithScore], tags: dict[str, Any]) -> None:
+        dispatcher.event(ReRankEndEvent(nodes=new_nodes, tags=tags))
 
     # ---------------------------------------------------------------- postprocess
 
-    def _event_payload(self, nodes: Sequence[NodeWithScore], query: str) -> dict[str, Any]:
-        return {EventPayload.NODES: nodes, EventPayload.MODEL_NAME: self.model,
-                EventPayload.QUERY_STR: query, EventPayload.TOP_K: self.top_n}
+    @staticmethod
+    def _event_payload(engine: Reranker, nodes: Sequence[NodeWithScore], query: str) -> dict[str, Any]:
+        return {EventPayload.NODES: nodes, EventPayload.MODEL_NAME: engine.model_name,
+                EventPayload.QUERY_STR: query, EventPayload.TOP_K: engine.top_n}
+
+    def _finish(self, event: Any, nodes: Sequence[NodeWithScore], result: RerankResult) -> list[NodeWithScore]:
+        new_nodes = self._to_nodes(nodes, result)
+        summary = result_summary(result)
+        event.on_end(payload={EventPayload.NODES: new_nodes, "usage": summary.get("usage")})
+        self._end(new_nodes, summary)
+        return new_nodes
 
     @dispatcher.span
     def _postprocess_nodes(
         self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
     ) -> list[NodeWithScore]:
-        self._start(query_bundle, nodes)
-        query = self._query(query_bundle)
-        with self.callback_manager.event(CBEventType.RERANKING, payload=self._event_payload(nodes, query)) as event:
-            new_nodes = self._to_nodes(nodes, self._reranker.rerank(query, self._documents(nodes)))
-            event.on_end(payload={EventPayload.NODES: new_nodes})
-        dispatcher.event(ReRankEndEvent(nodes=new_nodes))
-        return new_nodes
+        engine = self._reranker  # one engine for the whole call, whatever is assigned meanwhile
+        self._start(engine, query_bundle, nodes)
+        try:
+            query = self._query(query_bundle)
+            with self.callback_manager.event(CBEventType.RERANKING,
+                                             payload=self._event_payload(engine, nodes, query)) as event:
+                return self._finish(event, nodes, engine.rerank(query, self._documents(nodes)))
+        except BaseException as exc:
+            self._end([], {"model_name": "", "error": type(exc).__name__})
+            raise
 
     @dispatcher.span
     async def _apostprocess_nodes(
         self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
     ) -> list[NodeWithScore]:
-        self._start(query_bundle, nodes)
-        query = self._query(query_bundle)
-        with self.callback_manager.event(CBEventType.RERANKING, payload=self._event_payload(nodes, query)) as event:
-            new_nodes = self._to_nodes(nodes, await self._reranker.arerank(query, self._documents(nodes)))
-            event.on_end(payload={EventPayload.NODES: new_nodes})
-        dispatcher.event(ReRankEndEvent(nodes=new_nodes))
-        return new_nodes
+        engine = self._reranker
+        self._start(engine, query_bundle, nodes)
+        try:
+            query = self._query(query_bundle)
+            with self.callback_manager.event(CBEventType.RERANKING,
+                                             payload=self._event_payload(engine, nodes, query)) as event:
+                return self._finish(event, nodes, await engine.arerank(query, self._documents(nodes)))
+        except BaseException as exc:
+            self._end([], {"model_name": "", "error": type(exc).__name__})
+            raise
 
 
 __all__ = ["RerankPostprocessor"]

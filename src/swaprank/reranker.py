@@ -11,6 +11,7 @@ import logging
 import math
 import threading
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import Any, Literal
 
@@ -19,7 +20,9 @@ from pydantic import SecretStr
 from swaprank import registry
 from swaprank.backends.base import Backend, Scores, run_blocking
 from swaprank.cache import ScoreCache
-from swaprank.config import BackendSpec, format_chain, format_spec, parse_chain
+from swaprank.config import BackendSpec, format_chain, parse_chain
+from swaprank.redaction import chain_label, redact_text, redacted_chain, redacted_spec, spec_label
+from swaprank.tracing import CallSpan, call_span
 from swaprank.types import (
     BackendError,
     BackendUnavailableError,
@@ -30,6 +33,7 @@ from swaprank.types import (
     MissingDependencyError,
     RankedDocument,
     RerankResult,
+    Usage,
 )
 from swaprank.windows import Expansion, expand, log_long_documents
 
@@ -97,6 +101,14 @@ def _check_top_n(top_n: Any, error: type[ValueError] = InvalidInputError) -> int
     return top_n
 
 
+def _check_min_results(value: Any, top_n: int | None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f"min_results must be a non-negative int, got {value!r}")
+    if top_n is not None and value > top_n:
+        raise ConfigError(f"min_results ({value}) cannot exceed top_n ({top_n})")
+    return value
+
+
 def _check_threshold(value: Any) -> float | None:
     if value is None:
         return None
@@ -148,6 +160,7 @@ class Reranker:
         *,
         top_n: int | None = None,
         score_threshold: float | None = None,
+        min_results: int = 0,
         fuse: Literal["rrf"] | None = None,
         rrf_k: int = RRF_K,
         on_error: OnError = "raise",
@@ -158,6 +171,7 @@ class Reranker:
         self.specs: tuple[BackendSpec, ...] = parse_chain(model)
         self.top_n = _check_top_n(top_n, ConfigError)
         self.score_threshold = _check_threshold(score_threshold)
+        self.min_results = _check_min_results(min_results, self.top_n)
         if fuse not in (None, "rrf"):
             raise ConfigError(f"fuse must be None or 'rrf', got {fuse!r}")
         if isinstance(rrf_k, bool) or not isinstance(rrf_k, int) or rrf_k < 0:
@@ -194,12 +208,20 @@ class Reranker:
 
     @property
     def model(self) -> str:
-        """The canonical config string (chains joined with ``|``)."""
+        """The canonical config string (chains joined with ``|``), credentials included: it is what
+        builds the backends. Shown anywhere (repr, logs, results), it is masked (swaprank.redaction)."""
         return format_chain(self.specs)
 
+    @property
+    def model_name(self) -> str:
+        """``backend:model`` of every backend of the chain: no URL, no options, no credentials."""
+        return chain_label(self.specs)
+
     def __repr__(self) -> str:
+        threshold = "" if self.score_threshold is None else f", score_threshold={self.score_threshold}"
+        minimum = f", min_results={self.min_results}" if self.min_results else ""
         return (
-            f"Reranker(model={self.model!r}, top_n={self.top_n}, score_threshold={self.score_threshold}, "
+            f"Reranker(model={redacted_chain(self.specs)!r}, top_n={self.top_n}{threshold}{minimum}, "
             f"fuse={self.fuse!r}, on_error={self.on_error!r})"
         )
 
@@ -259,9 +281,18 @@ class Reranker:
     ) -> list[RerankResult]:
         """Rerank several queries at once; local models batch all their pairs together."""
         plan = _Plan.build(self, queries, docs_per_query, top_n)
+        with self._span(plan) as span:
+            try:
+                results = self._run(plan, span)
+            except BaseException as exc:
+                span.failed(exc)
+                raise
+            span.served(results, plan.failures)
+            return results
+
+    def _run(self, plan: _Plan, span: CallSpan) -> list[RerankResult]:
         if not plan.requests:
-            return plan.finish(self, None, None, [])
-        errors: list[BaseException] = []
+            return plan.finish(self, None, None)
         for spec in self.specs:
             try:
                 backend = self._backend(spec)
@@ -270,10 +301,10 @@ class Reranker:
                 todo = self.cache.missing(spec, requests) if self.cache is not None else requests
                 fresh = backend.score_many(todo) if todo else []
                 scores = self._merge(spec, requests, todo, fresh)
-                return plan.finish(self, spec, _pool(expansions, scores), errors, expansions)
+                return plan.finish(self, spec, _pool(expansions, scores), expansions, _label(backend, spec))
             except Exception as exc:  # typed or not, every failure goes through the policy
-                errors.append(self._note_failure(spec, exc))
-        return plan.fail(self, errors)
+                plan.errors.append(self._note_failure(spec, exc, span))
+        return plan.fail(self)
 
     async def arerank_many(
         self,
@@ -282,9 +313,18 @@ class Reranker:
         top_n: int | None = None,
     ) -> list[RerankResult]:
         plan = _Plan.build(self, queries, docs_per_query, top_n)
+        with self._span(plan) as span:
+            try:
+                results = await self._arun(plan, span)
+            except BaseException as exc:
+                span.failed(exc)
+                raise
+            span.served(results, plan.failures)
+            return results
+
+    async def _arun(self, plan: _Plan, span: CallSpan) -> list[RerankResult]:
         if not plan.requests:
-            return plan.finish(self, None, None, [])
-        errors: list[BaseException] = []
+            return plan.finish(self, None, None)
         for spec in self.specs:
             try:
                 cached = self._backends.get(spec)
@@ -295,10 +335,15 @@ class Reranker:
                 todo = self.cache.missing(spec, requests) if self.cache is not None else requests
                 fresh = await backend.ascore_many(todo) if todo else []
                 scores = self._merge(spec, requests, todo, fresh)
-                return plan.finish(self, spec, _pool(expansions, scores), errors, expansions)
+                return plan.finish(self, spec, _pool(expansions, scores), expansions, _label(backend, spec))
             except Exception as exc:  # typed or not, every failure goes through the policy
-                errors.append(self._note_failure(spec, exc))
-        return plan.fail(self, errors)
+                plan.errors.append(self._note_failure(spec, exc, span))
+        return plan.fail(self)
+
+    def _span(self, plan: _Plan) -> AbstractContextManager[CallSpan]:
+        return call_span(self.model_name, spec_label(self.specs[0]), queries=len(plan.docs),
+                         candidates=sum(len(d) for d in plan.docs), top_n=plan.top_n,
+                         score_threshold=self.score_threshold, min_results=self.min_results)
 
     @staticmethod
     def _expand(spec: BackendSpec, backend: Backend, requests: list[tuple[str, list[str]]]) -> list[Expansion]:
@@ -306,7 +351,7 @@ class Reranker:
         windowing_of = getattr(backend, "windowing", None)  # third-party backends may not have it
         windowing = windowing_of() if windowing_of is not None else None
         expansions = [expand(query, texts, windowing) for query, texts in requests]
-        log_long_documents(format_spec(spec), expansions, windowing.limit if windowing is not None else None)
+        log_long_documents(spec_label(spec), expansions, windowing.limit if windowing is not None else None)
         return expansions
 
     def _merge(self, spec: BackendSpec, requests: list[tuple[str, list[str]]],
@@ -320,20 +365,22 @@ class Reranker:
 
     # ------------------------------------------------------------- failure policy
 
-    def _note_failure(self, spec: BackendSpec, exc: BaseException) -> BaseException:
+    def _note_failure(self, spec: BackendSpec, exc: BaseException, span: CallSpan) -> BaseException:
         if isinstance(exc, (ConfigError, InvalidInputError)):
             raise exc  # a wrong spec or input is the caller's to fix, not a reason to fall back
         if not isinstance(exc, (BackendError, MissingDependencyError)):
             wrapped = BackendUnavailableError(
-                f"backend {format_spec(spec)!r} raised {type(exc).__name__}: {exc}", vendor=spec.backend
+                f"backend {redacted_spec(spec)!r} raised {type(exc).__name__}: {redact_text(str(exc))}",
+                vendor=spec.backend,
             )
             wrapped.__cause__ = exc
             exc = wrapped
         remaining = self.specs.index(spec) < len(self.specs) - 1
         logger.warning(
-            "swaprank: %s failed: %s%s", format_spec(spec), exc,
+            "swaprank: %s failed: %s%s", redacted_spec(spec), exc,
             "; falling back to the next model" if remaining else "",
         )
+        span.fallback(spec_label(spec), exc)
         return exc
 
 
@@ -347,6 +394,15 @@ class _Plan:
         self.requests = requests
         self.slots = slots  # per query: its index in ``requests``, or None when it had no documents
         self.top_n = top_n
+        self.errors: list[BaseException] = []  # the chain's failed backends, in order
+
+    @property
+    def failures(self) -> int:
+        return len(self.errors)
+
+    def _billed(self, served: Usage | None = None) -> Usage | None:
+        """What this call cost: the serving backend's usage plus what failed attempts were billed."""
+        return Usage.total([*(getattr(e, "usage", None) for e in self.errors), served])
 
     @classmethod
     def build(cls, rr: Reranker, queries: Sequence[str], docs_per_query: Sequence[Iterable[DocumentInput]],
@@ -377,14 +433,14 @@ class _Plan:
         return cls(docs, positions, requests, slots, top_n)
 
     def finish(self, rr: Reranker, spec: BackendSpec | None, scores: list[Scores] | None,
-               errors: list[BaseException], expansions: Sequence[Expansion] = ()) -> list[RerankResult]:
-        model = format_spec(spec) if spec is not None else ""
-        if spec is not None and errors:
-            logger.warning("swaprank: served by fallback %s after %d failure(s)", model, len(errors))
+               expansions: Sequence[Expansion] = (), label: str = "") -> list[RerankResult]:
+        model = redacted_spec(spec) if spec is not None else ""
+        if spec is not None and self.errors:
+            logger.warning("swaprank: served by fallback %s after %d failure(s)", model, len(self.errors))
         results = []
         for docs, positions, slot in zip(self.docs, self.positions, self.slots, strict=True):
             if slot is None or scores is None or spec is None:
-                results.append(RerankResult([], model=model))
+                results.append(RerankResult([], model=model, model_name=label))
                 continue
             checked = scores[slot]
             expansion = expansions[slot] if expansions else None
@@ -395,31 +451,46 @@ class _Plan:
                                truncated=expansion.cut[u] if expansion else False)
                 for i, (d, u) in enumerate(zip(docs, positions, strict=True))
             ]
-            ranked = _order(ranked, rr.fuse, rr.rrf_k)
-            if rr.score_threshold is not None:
-                ranked = [r for r in ranked if r.score >= rr.score_threshold]
+            ranked = _threshold(_order(ranked, rr.fuse, rr.rrf_k), rr.score_threshold, rr.min_results)
             # Counted over every input document (duplicates included), before top_n and thresholds.
             windowed = sum(1 for u in positions if expansion and expansion.windows[u] > 1)
             measured = expansion is not None and expansion.measured
             cut = sum(1 for u in positions if expansion.cut[u]) if measured and expansion else checked.truncated
-            results.append(RerankResult(ranked[: self.top_n], model=model, usage=checked.usage,
+            # The call's cost (failed attempts included) is reported once, on the first query's result.
+            usage = self._billed(checked.usage) if slot == 0 else checked.usage
+            results.append(RerankResult(ranked[: self.top_n], model=model, model_name=label, usage=usage,
                                         truncated=cut, windowed=windowed))
         return results
 
-    def fail(self, rr: Reranker, errors: list[BaseException]) -> list[RerankResult]:
-        last = errors[-1]
+    def fail(self, rr: Reranker) -> list[RerankResult]:
+        last = self.errors[-1]
         if rr.on_error == "raise":
             raise last
         logger.error("swaprank: every model failed (%s); returning documents in input order", last)
-        results = []
+        results: list[RerankResult] = []
         for docs in self.docs:
             kept = [
                 RankedDocument(index=i, score=0.0, raw_score=math.nan, text=d.text, id=d.id,
                                metadata=dict(d.metadata))
                 for i, d in enumerate(docs)
             ]
-            results.append(RerankResult(kept[: self.top_n], passthrough=True, error=last))
+            billed = self._billed() if not results else None
+            results.append(RerankResult(kept[: self.top_n], passthrough=True, error=last, usage=billed))
         return results
+
+
+def _threshold(ranked: list[RankedDocument], threshold: float | None, minimum: int) -> list[RankedDocument]:
+    """Drop documents under the threshold, but keep at least ``minimum`` of the best (the LLM is
+    never left with an empty context because a query scored low everywhere)."""
+    if threshold is None:
+        return ranked
+    kept = [r for r in ranked if r.score >= threshold]
+    return kept if len(kept) >= minimum else ranked[:minimum]
+
+
+def _label(backend: Backend, spec: BackendSpec) -> str:
+    label = getattr(backend, "label", None)  # third-party backends may not have one
+    return label if isinstance(label, str) and label else spec_label(spec)
 
 
 def _pool(expansions: Sequence[Expansion], scores: list[Scores]) -> list[Scores]:

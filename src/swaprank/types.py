@@ -60,6 +60,11 @@ class Usage:
             total_tokens=_sum(self.total_tokens, other.total_tokens),
         )
 
+    def as_dict(self) -> dict[str, int]:
+        """The units the vendor reported, and only those (``{"total_tokens": 812}``)."""
+        return {name: value for name, value in (("search_units", self.search_units),
+                                                ("total_tokens", self.total_tokens)) if value is not None}
+
     @staticmethod
     def total(parts: Iterable[Usage | None]) -> Usage | None:
         result: Usage | None = None
@@ -73,12 +78,15 @@ class RerankResult(list[RankedDocument]):
     """The reranked documents, plus how they were produced.
 
     It *is* a list (the contract is ``rerank(...) -> list[RankedDocument]``); the attributes tell
-    which backend of a fallback chain served the call, what the vendor billed, how many input
+    which backend of a fallback chain served the call (``model``: its config string with any
+    credentials masked; ``model_name``: ``backend:model`` alone, safe to copy into documents and
+    traces), what the vendors billed (summed over split requests and failed fallback attempts), how many input
     documents did not fit the model's window and were scored in windows (``windowed``) or cut
     (``truncated``; both counted before ``top_n``), and whether the call fell back to the input order.
     """
 
     model: str
+    model_name: str
     usage: Usage | None
     truncated: int
     windowed: int
@@ -90,6 +98,7 @@ class RerankResult(list[RankedDocument]):
         documents: Iterable[RankedDocument] = (),
         *,
         model: str = "",
+        model_name: str = "",
         usage: Usage | None = None,
         truncated: int = 0,
         windowed: int = 0,
@@ -98,6 +107,7 @@ class RerankResult(list[RankedDocument]):
     ) -> None:
         super().__init__(documents)
         self.model = model
+        self.model_name = model_name
         self.usage = usage
         self.truncated = truncated
         self.windowed = windowed
@@ -132,8 +142,11 @@ class BackendError(SwapRankError):
     """A backend failed after its retries.
 
     Carries enough to debug a production incident (vendor, HTTP status, the vendor's request id,
-    how many attempts were made) and never the API key.
+    how many attempts were made) and never the API key. ``usage`` is what the vendor billed before
+    the failure (the parts of a split call that did succeed), so a fallback's cost is not lost.
     """
+
+    usage: Usage | None = None
 
     def __init__(
         self,
@@ -164,7 +177,7 @@ class BackendError(SwapRankError):
         # Keyword-only constructor arguments need help to survive pickling (multiprocessing, Ray).
         return (
             _rebuild_backend_error,
-            (type(self), self.message, self.vendor, self.status, self.request_id, self.attempts),
+            (type(self), self.message, self.vendor, self.status, self.request_id, self.attempts, self.usage),
         )
 
 
@@ -175,8 +188,11 @@ def _rebuild_backend_error(
     status: int | None,
     request_id: str | None,
     attempts: int,
+    usage: Usage | None = None,
 ) -> BackendError:
-    return cls(message, vendor=vendor, status=status, request_id=request_id, attempts=attempts)
+    error = cls(message, vendor=vendor, status=status, request_id=request_id, attempts=attempts)
+    error.usage = usage
+    return error
 
 
 class AuthenticationError(BackendError):

@@ -8,6 +8,8 @@ so swapping the backend never changes behaviour, only scores.
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import importlib
 import math
 import os
@@ -20,6 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, runtime_chec
 
 from pydantic import SecretStr
 
+from swaprank.redaction import redacted_spec, spec_label
 from swaprank.types import MissingDependencyError, Usage
 
 if TYPE_CHECKING:
@@ -98,8 +101,13 @@ class BaseBackend:
     async def ascore_many(self, requests: Sequence[tuple[str, Sequence[str]]]) -> list[Scores]:
         return await run_blocking(self.score_many, requests)
 
+    @property
+    def label(self) -> str:
+        """``backend:model``, how results, documents and traces name this backend (no URL, no options)."""
+        return spec_label(self.spec)
+
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.spec})"
+        return f"{type(self).__name__}({redacted_spec(self.spec)})"
 
 
 # ------------------------------------------------------------------ shared helpers
@@ -124,8 +132,10 @@ def _blocking_pool() -> ThreadPoolExecutor:
 
 
 async def run_blocking(func: Callable[..., T], *args: Any) -> T:
+    """``func(*args)`` on the blocking pool, in the caller's context (so its trace span is the parent)."""
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_blocking_pool(), func, *args)
+    context = contextvars.copy_context()
+    return await loop.run_in_executor(_blocking_pool(), functools.partial(context.run, func, *args))
 
 
 def require(module: str, extra: str) -> ModuleType:

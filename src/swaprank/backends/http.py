@@ -25,6 +25,7 @@ imports httpx or tenacity.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import email.utils
 import json
 import logging
@@ -47,6 +48,8 @@ from tenacity.stop import stop_base
 from swaprank.backends.base import BaseBackend, Scores, resolve_api_key
 from swaprank.backends.limits import LengthLimits, length_options
 from swaprank.config import BackendSpec, Option
+from swaprank.redaction import redact_text, redacted_spec
+from swaprank.tracing import AttemptSpan, attempt_span
 from swaprank.types import (
     AuthenticationError,
     BackendError,
@@ -329,10 +332,11 @@ class PerLoop(Generic[T]):
 
 
 class _RedactKeys(logging.Filter):
-    """Scrubs live backends' keys from SDK log records.
+    """Scrubs live backends' keys, and credentials written into URLs, from SDK log records.
 
     SDK loggers quote vendor error bodies verbatim (voyage logs every error message at INFO),
-    and a vendor that echoes the key back would otherwise put it in the application's logs.
+    and a vendor that echoes the key back would otherwise put it in the application's logs;
+    httpx logs every request's full URL at INFO, ``user:password@`` included.
     """
 
     def __init__(self) -> None:
@@ -343,7 +347,8 @@ class _RedactKeys(logging.Filter):
         self._backends.add(backend)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = scrubbed = record.getMessage()
+        message = record.getMessage()
+        scrubbed = redact_text(message)
         for backend in list(self._backends):
             scrubbed = backend._scrub(scrubbed)
         if scrubbed != message:
@@ -354,11 +359,14 @@ class _RedactKeys(logging.Filter):
 _redact_keys = _RedactKeys()
 
 
+# The HTTP clients the SDKs and JsonHTTP use; httpx logs each request's URL at INFO.
+HTTP_LOGGERS = ("httpx", "httpcore")
+
+
 def redact_sdk_logs(backend: HostedBackend, logger_names: Sequence[str]) -> None:
-    if backend.secret() is None:
-        return
-    _redact_keys.watch(backend)
-    for name in logger_names:
+    if backend.secret() is not None:
+        _redact_keys.watch(backend)
+    for name in (*logger_names, *HTTP_LOGGERS):
         sdk_logger = logging.getLogger(name)
         if _redact_keys not in sdk_logger.filters:
             sdk_logger.addFilter(_redact_keys)
@@ -433,7 +441,9 @@ class HostedBackend(LengthLimits, BaseBackend):
         if len(jobs) <= 1:
             parts = [self._attempts(query, chunk, deadline) for _, _, query, chunk in jobs]
         else:
-            futures = [self._executor().submit(self._attempts, query, chunk, deadline) for _, _, query, chunk in jobs]
+            # Each part runs in a copy of the caller's context, so its attempt spans nest under the call's.
+            futures = [self._executor().submit(contextvars.copy_context().run, self._attempts, query, chunk, deadline)
+                       for _, _, query, chunk in jobs]
             done, pending = wait(futures, return_when=FIRST_EXCEPTION)
             for future in pending:
                 future.cancel()
@@ -502,10 +512,13 @@ class HostedBackend(LengthLimits, BaseBackend):
                 with attempt:
                     attempt_number = attempt.retry_state.attempt_number
                     timeout = deadline.budget(self.option("timeout"), self.vendor)
-                    try:
-                        return self._send(query, texts, timeout)
-                    except Exception as exc:
-                        raise self._failure(exc, timeout)  # noqa: B904 - _failure sets the cause
+                    with self._attempt_span(attempt_number, len(texts)) as span:
+                        try:
+                            part = self._send(query, texts, timeout)
+                        except Exception as exc:
+                            raise _traced(span, self._failure(exc, timeout))  # noqa: B904 - _failure sets the cause
+                        span.succeeded(part.usage)
+                        return part
             raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
         except (_Retryable, BackendError) as failure:
             error = _unwrap(failure, attempt_number)
@@ -518,11 +531,14 @@ class HostedBackend(LengthLimits, BaseBackend):
                 with attempt:
                     attempt_number = attempt.retry_state.attempt_number
                     timeout = deadline.budget(self.option("timeout"), self.vendor)
-                    try:
-                        # The SDKs get the timeout too; this also bounds DNS, pool waits and body reads.
-                        return await asyncio.wait_for(self._asend(query, texts, timeout), timeout)
-                    except Exception as exc:
-                        raise self._failure(exc, timeout)  # noqa: B904 - _failure sets the cause
+                    with self._attempt_span(attempt_number, len(texts)) as span:
+                        try:
+                            # The SDKs get the timeout too; this also bounds DNS, pool waits and body reads.
+                            part = await asyncio.wait_for(self._asend(query, texts, timeout), timeout)
+                        except Exception as exc:
+                            raise _traced(span, self._failure(exc, timeout))  # noqa: B904 - _failure sets the cause
+                        span.succeeded(part.usage)
+                        return part
             raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
         except (_Retryable, BackendError) as failure:
             error = _unwrap(failure, attempt_number)
@@ -530,14 +546,18 @@ class HostedBackend(LengthLimits, BaseBackend):
 
     def _log_retry(self, state: RetryCallState) -> None:
         failure = state.outcome.exception() if state.outcome is not None else None
-        logger.info("swaprank: %s attempt %d failed (%s); retrying in %.2fs", format(self.spec),
+        logger.info("swaprank: %s attempt %d failed (%s); retrying in %.2fs", redacted_spec(self.spec),
                     state.attempt_number, failure, state.upcoming_sleep)
+
+    def _attempt_span(self, attempt: int, documents: int) -> Any:
+        return attempt_span(self.vendor, self.label, attempt=attempt, documents=documents)
 
     # -------------------------------------------------------------- error mapping
 
     def _scrub(self, text: str) -> str:
+        """Error text without the API key, nor credentials written into a URL."""
         key = self.secret()
-        return text.replace(key, "***") if key else text
+        return redact_text(text.replace(key, "***") if key else text)
 
     def _failure(self, exc: Exception, timeout: float) -> BackendError | _Retryable:
         """Classify one failed attempt; unknown exceptions (our bugs) propagate unchanged."""
@@ -565,6 +585,13 @@ class HostedBackend(LengthLimits, BaseBackend):
         return mapped
 
 
+def _traced(span: AttemptSpan, failure: _Retryable | BackendError) -> _Retryable | BackendError:
+    """Record a failed attempt on its span: the typed error, the status, whether it is retried."""
+    error = failure.error if isinstance(failure, _Retryable) else failure
+    span.failed(error, error.status, retryable=isinstance(failure, _Retryable))
+    return failure
+
+
 def _unwrap(failure: _Retryable | BackendError, attempts: int) -> BackendError:
     error = failure.error if isinstance(failure, _Retryable) else failure
     error.attempts = max(attempts, 1)
@@ -576,7 +603,15 @@ def _raise_first(futures: list[Future[Part]], done: set[Future[Part]]) -> None:
     for future in futures:  # in submission order, so the error reported is deterministic
         error = future.exception() if future in done else None
         if error is not None:
-            raise error
+            billed = [f.result() for f in done if f.exception() is None]
+            raise _with_usage(error, billed)
+
+
+def _with_usage(error: BaseException, billed: Sequence[Part]) -> BaseException:
+    """The failure of a split call carries what its successful parts were billed (fallbacks add it up)."""
+    if isinstance(error, BackendError):
+        error.usage = Usage.total(part.usage for part in billed)
+    return error
 
 
 async def _gather_or_cancel(coros: list[Awaitable[T]]) -> list[T]:
@@ -584,11 +619,12 @@ async def _gather_or_cancel(coros: list[Awaitable[T]]) -> list[T]:
     tasks = [asyncio.ensure_future(c) for c in coros]
     try:
         return list(await asyncio.gather(*tasks))
-    except BaseException:
+    except BaseException as error:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        raise
+        billed = [t.result() for t in tasks if t.done() and not t.cancelled() and t.exception() is None]
+        raise _with_usage(error, [p for p in billed if isinstance(p, Part)])  # noqa: B904 - same error
 
 
 # ------------------------------------------------------------------ plain JSON over httpx

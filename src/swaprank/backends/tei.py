@@ -59,6 +59,12 @@ class TEIBackend(JsonRerankBackend):
         tokens = (self._server_info() or {}).get("max_input_length")
         return Limit(tokens) if isinstance(tokens, int) and not isinstance(tokens, bool) and tokens > 0 else None
 
+    @property
+    def label(self) -> str:
+        """``tei:<model id the server reports>`` once ``/info`` has answered; ``tei`` before (never the URL)."""
+        model_id = (self._info or {}).get("model_id")
+        return f"tei:{model_id}" if isinstance(model_id, str) and model_id and "://" not in model_id else "tei"
+
     def tokenizer_name(self) -> str | None:
         model_id = (self._server_info() or {}).get("model_id")
         return model_id if isinstance(model_id, str) and model_id else None
