@@ -147,7 +147,7 @@ def _option_table(options: dict[str, Any]) -> list[str]:
 def options_markdown() -> str:
     """The config-string reference, generated from every registered backend's option table."""
     from swaprank import available_backends
-    from swaprank.backends.http import HostedBackend
+    from swaprank.net import HostedBackend
     from swaprank.registry import _ALIASES, backend_factory
 
     extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]

@@ -4,6 +4,7 @@ The framework adapters live in ``swaprank.llama_index`` and ``swaprank.langchain
 importing the core never imports either framework.
 """
 
+from swaprank._version import __version__
 from swaprank.config import BackendSpec, Option, format_chain, format_spec, parse_chain, parse_spec
 from swaprank.registry import available_backends, register_backend
 from swaprank.reranker import Reranker
@@ -24,8 +25,6 @@ from swaprank.types import (
     Usage,
 )
 
-__version__ = "0.1.0"
-
 __all__ = [
     "AuthenticationError",
     "BackendError",
@@ -44,6 +43,7 @@ __all__ = [
     "Reranker",
     "SwapRankError",
     "Usage",
+    "__version__",
     "available_backends",
     "format_chain",
     "format_spec",

@@ -13,7 +13,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 
 from swaprank.backends.base import Scores
-from swaprank.config import BackendSpec
+from swaprank.specs import BackendSpec
 
 Request = tuple[str, list[str]]
 _Key = tuple[BackendSpec, str, str]

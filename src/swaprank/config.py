@@ -16,88 +16,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import unquote
 
+from swaprank import registry
+from swaprank.specs import BackendSpec, Option, format_chain, format_spec
 from swaprank.types import ConfigError
+
+__all__ = ["DEFAULT_MODEL", "ENV_MODEL", "BackendSpec", "Option", "build_spec", "format_chain", "format_spec",
+           "parse_chain", "parse_spec"]
 
 ENV_MODEL = "SWAPRANK_MODEL"
 DEFAULT_MODEL = "cross-encoder:cross-encoder/ms-marco-MiniLM-L-6-v2"
-
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
-
-
-@dataclass(frozen=True)
-class Option:
-    """One typed option a backend accepts in its config string."""
-
-    type: type = str
-    default: Any = None
-    help: str = ""
-    choices: tuple[str, ...] | None = None
-    minimum: float | None = None
-
-    def coerce(self, name: str, value: Any) -> Any:
-        """Turn a string (or an already typed value) into this option's type, or raise ConfigError."""
-        try:
-            result = self._convert(value)
-        except (TypeError, ValueError):
-            raise ConfigError(
-                f"option {name!r} expects {self.type.__name__}, got {value!r}"
-            ) from None
-        if self.choices is not None and result not in self.choices:
-            raise ConfigError(
-                f"option {name!r} must be one of {', '.join(self.choices)}; got {value!r}"
-            )
-        if self.minimum is not None and result < self.minimum:
-            raise ConfigError(f"option {name!r} must be >= {self.minimum:g}; got {value!r}")
-        return result
-
-    def _convert(self, value: Any) -> Any:
-        if self.type is bool:
-            if isinstance(value, bool):
-                return value
-            text = str(value).strip().lower()
-            if text in _TRUE:
-                return True
-            if text in _FALSE:
-                return False
-            raise ValueError(value)
-        if self.type is int:
-            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-                raise ValueError(value)
-            return int(value)
-        if self.type is float:
-            if isinstance(value, bool):
-                raise ValueError(value)
-            return float(value)
-        return self.type(value)
-
-
-@dataclass(frozen=True)
-class BackendSpec:
-    """A parsed config string: which backend, which model, which explicitly given options.
-
-    Options hold only what the user wrote (typed), so ``format_spec`` reproduces the user's
-    string and two specs compare equal exactly when they would build the same backend.
-    """
-
-    backend: str
-    model: str
-    options: tuple[tuple[str, Any], ...] = field(default=())
-
-    @property
-    def option_dict(self) -> dict[str, Any]:
-        return dict(self.options)
-
-    def get(self, name: str, default: Any = None) -> Any:
-        return self.option_dict.get(name, default)
-
-    def __str__(self) -> str:
-        return format_spec(self)
-
 
 def _split_options(text: str, where: str) -> list[tuple[str, str]]:
     pairs: list[tuple[str, str]] = []
@@ -118,8 +48,6 @@ def _option_table(factory: Any) -> Mapping[str, Option] | None:
 
 def build_spec(backend: str, model: str = "", options: Mapping[str, Any] | None = None) -> BackendSpec:
     """Validate a backend name, model and options into a BackendSpec (all typed)."""
-    from swaprank import registry
-
     name = registry.canonical_name(backend)
     factory = registry.backend_factory(name)
     if not model:
@@ -184,21 +112,3 @@ def parse_chain(
     if any(not part for part in parts):
         raise ConfigError(f"empty entry in fallback chain {text!r}")
     return tuple(parse_spec(part) for part in parts)
-
-
-def _format_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return quote(str(value), safe=":/.,-_~@*")
-
-
-def format_spec(spec: BackendSpec) -> str:
-    """The canonical string of a spec; ``parse_spec(format_spec(s)) == s``."""
-    text = f"{spec.backend}:{spec.model}"
-    if spec.options:
-        text += "?" + "&".join(f"{quote(k, safe='_')}={_format_value(v)}" for k, v in spec.options)
-    return text
-
-
-def format_chain(specs: tuple[BackendSpec, ...]) -> str:
-    return " | ".join(format_spec(spec) for spec in specs)

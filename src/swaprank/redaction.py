@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 if TYPE_CHECKING:
-    from swaprank.config import BackendSpec
+    from swaprank.specs import BackendSpec
 
 MASK = "***"
 # Option and query-parameter names whose values are secrets (api_key, x-api-key, access_token, sig...).
@@ -52,7 +52,7 @@ def redact_text(text: str) -> str:
 
 def redacted_spec(spec: BackendSpec) -> str:
     """The spec's canonical string with URL credentials and secret-named options masked."""
-    from swaprank.config import BackendSpec, format_spec
+    from swaprank.specs import BackendSpec, format_spec
 
     options = tuple(
         (name, MASK if is_secret_name(name) else redact_url(value) if isinstance(value, str) and "://" in value

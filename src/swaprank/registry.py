@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from pydantic import SecretStr
 
     from swaprank.backends.base import Backend
-    from swaprank.config import BackendSpec
+    from swaprank.specs import BackendSpec
 
 ENTRY_POINT_GROUP = "swaprank.backends"
 
@@ -52,7 +52,7 @@ def register_backend(name: str, factory: BackendFactory, *, replace: bool = Fals
 
     ``factory(spec, api_key=None)`` must return an object with ``score`` (and optionally
     ``ascore`` / ``score_many``); see ``swaprank.backends.base.BaseBackend``. An ``options``
-    mapping of ``swaprank.config.Option`` on the factory makes its options typed and validated.
+    mapping of ``swaprank.specs.Option`` on the factory makes its options typed and validated.
     """
     if not isinstance(name, str) or not name or ":" in name or "|" in name or "?" in name:
         raise ConfigError(f"backend name must be a non-empty string without ':|?', got {name!r}")

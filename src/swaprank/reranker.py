@@ -20,8 +20,9 @@ from pydantic import SecretStr
 from swaprank import registry
 from swaprank.backends.base import Backend, Scores, run_blocking
 from swaprank.cache import ScoreCache
-from swaprank.config import BackendSpec, format_chain, parse_chain
+from swaprank.config import parse_chain
 from swaprank.redaction import chain_label, redact_text, redacted_chain, redacted_spec, spec_label
+from swaprank.specs import BackendSpec, format_chain
 from swaprank.tracing import CallSpan, call_span
 from swaprank.types import (
     BackendError,

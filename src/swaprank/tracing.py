@@ -41,7 +41,7 @@ def tracer() -> Any:
         except ImportError:
             _tracer = None
         else:
-            from swaprank import __version__
+            from swaprank._version import __version__
 
             _tracer = trace.get_tracer("swaprank", __version__)
     return _tracer

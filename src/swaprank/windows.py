@@ -38,7 +38,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from swaprank.config import Option
+from swaprank.specs import Option
 from swaprank.types import ConfigError
 
 logger = logging.getLogger("swaprank")

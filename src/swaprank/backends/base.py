@@ -26,7 +26,7 @@ from swaprank.redaction import redacted_spec, spec_label
 from swaprank.types import MissingDependencyError, Usage
 
 if TYPE_CHECKING:
-    from swaprank.config import BackendSpec, Option
+    from swaprank.specs import BackendSpec, Option
     from swaprank.windows import Windowing
 
 T = TypeVar("T")

@@ -13,7 +13,7 @@ import httpx
 from pydantic import SecretStr
 
 from swaprank.backends.base import require
-from swaprank.backends.http import (
+from swaprank.net import (
     PLACEHOLDER_KEY,
     HostedBackend,
     HTTPStatusFailure,
@@ -27,7 +27,7 @@ from swaprank.backends.http import (
     request_id_from,
     sync_client,
 )
-from swaprank.config import BackendSpec, Option
+from swaprank.specs import BackendSpec, Option
 from swaprank.types import Usage
 from swaprank.windows import Limit
 

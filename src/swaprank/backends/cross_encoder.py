@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 
 from swaprank.backends.base import BaseBackend, Scores, require, sigmoid
 from swaprank.backends.fastpath.choice import RUNTIMES, Plan, choose
-from swaprank.config import BackendSpec, Option
+from swaprank.specs import BackendSpec, Option
 from swaprank.types import BackendUnavailableError, ConfigError
 from swaprank.windows import Limit, Windowing, WindowPolicy, window_options
 

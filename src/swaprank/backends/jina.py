@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 from pydantic import SecretStr
 
-from swaprank.backends.http import (
+from swaprank.net import (
     JsonRerankBackend,
     Part,
     dig,
@@ -22,7 +22,7 @@ from swaprank.backends.http import (
     ranked_scores,
     request_id_from,
 )
-from swaprank.config import BackendSpec, Option
+from swaprank.specs import BackendSpec, Option
 from swaprank.types import Usage
 
 JINA_URL = "https://api.jina.ai/v1/rerank"

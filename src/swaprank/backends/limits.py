@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
-from swaprank.config import Option
+from swaprank.specs import Option
 from swaprank.windows import CharCounter, Limit, TokenCounter, Windowing, WindowPolicy, local_tokenizer, window_options
 
 

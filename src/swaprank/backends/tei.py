@@ -21,8 +21,8 @@ from urllib.parse import urlparse
 
 from pydantic import SecretStr
 
-from swaprank.backends.http import JsonRerankBackend, Part, network_options, ranked_scores, request_id_from
-from swaprank.config import BackendSpec, Option
+from swaprank.net import JsonRerankBackend, Part, network_options, ranked_scores, request_id_from
+from swaprank.specs import BackendSpec, Option
 from swaprank.types import ConfigError, Usage
 from swaprank.windows import Limit
 

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 from pydantic import SecretStr
 
 from swaprank.backends.base import require
-from swaprank.backends.http import (
+from swaprank.net import (
     PLACEHOLDER_KEY,
     HostedBackend,
     HTTPStatusFailure,
@@ -24,7 +24,7 @@ from swaprank.backends.http import (
     network_options,
     ranked_scores,
 )
-from swaprank.config import BackendSpec, Option
+from swaprank.specs import BackendSpec, Option
 from swaprank.types import BadResponseError, Usage
 
 _PARSE_ERRORS = (IndexError, AttributeError, KeyError, TypeError, ValueError)

@@ -82,7 +82,7 @@ def _environment() -> dict[str, Any]:
         info["torch_threads"] = torch.get_num_threads()
     except ImportError:
         pass
-    from swaprank import __version__
+    from swaprank._version import __version__
 
     info["swaprank"] = __version__
     return info

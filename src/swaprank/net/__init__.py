@@ -1,0 +1,45 @@
+"""The network layer every hosted backend shares, one concern per module.
+
+A vendor backend (``swaprank/backends/<vendor>.py``) is a short file of translation: the request
+body, reading the answer, limits and key env vars. Everything else is here, written once:
+
+- ``hosted``: ``HostedBackend`` (splitting, concurrency, retries, deadline, usage, spans) and
+  ``JsonRerankBackend`` for vendors spoken as plain JSON; ``network_options()``.
+- ``answers``: ``Part`` and the parsers that map a vendor's ranking back to the texts sent.
+- ``errors``: HTTP status -> typed ``BackendError``, and whether to retry.
+- ``retry``: the tenacity policy pieces and the call-wide ``Deadline``.
+- ``clients``: httpx clients with one shared TLS context, ``JsonHTTP``.
+- ``loops``: objects bound to an event loop, gather-or-cancel.
+- ``logs``: keys and URL credentials scrubbed from SDK and httpx log records.
+
+Importing the core (and the local cross-encoder path) never imports this package, httpx or tenacity.
+"""
+
+from swaprank.net.answers import REQUEST_ID_HEADERS, Part, dig, int_or_none, ranked_scores, request_id_from
+from swaprank.net.clients import USER_AGENT, JsonHTTP, async_client, shared_ssl_context, sync_client
+from swaprank.net.errors import HTTPStatusFailure, error_for_status, retry_after_seconds, vendor_message
+from swaprank.net.hosted import PLACEHOLDER_KEY, HostedBackend, JsonRerankBackend, network_options
+from swaprank.net.loops import PerLoop
+
+__all__ = [
+    "PLACEHOLDER_KEY",
+    "REQUEST_ID_HEADERS",
+    "USER_AGENT",
+    "HTTPStatusFailure",
+    "HostedBackend",
+    "JsonHTTP",
+    "JsonRerankBackend",
+    "Part",
+    "PerLoop",
+    "async_client",
+    "dig",
+    "error_for_status",
+    "int_or_none",
+    "network_options",
+    "ranked_scores",
+    "request_id_from",
+    "retry_after_seconds",
+    "shared_ssl_context",
+    "sync_client",
+    "vendor_message",
+]

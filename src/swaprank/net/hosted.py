@@ -1,0 +1,336 @@
+"""``HostedBackend``: everything hosted rerank APIs have in common, written once.
+
+A vendor backend only says how to send *one* request for a (query, texts) part and how to read
+the answer. This class owns the policy around it, identical for every vendor:
+
+- **Splitting**: candidate lists over ``max_docs_per_request`` become several requests, sent
+  concurrently (at most ``max_concurrency`` in flight per backend) and merged by global index.
+  Sync calls use the SDK's sync client on a small per-backend thread pool, never an event loop,
+  so ``rerank()`` is safe inside a running loop (Jupyter, FastAPI handlers).
+- **Retries** and the **deadline** (``swaprank.net.retry``); every request gets
+  ``min(timeout, time left before the deadline)``; SDK clients are built with their own retries
+  off, so attempts are never multiplied.
+- **Errors** (``swaprank.net.errors``), **usage** summed over parts (and carried by a failure, so a
+  fallback's bill is complete), a trace span per attempt (``swaprank.tracing``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import math
+import threading
+from collections.abc import Sequence
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from typing import Any, ClassVar
+
+import httpx
+from pydantic import SecretStr
+from tenacity import AsyncRetrying, RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
+
+from swaprank.backends.base import BaseBackend, Scores, resolve_api_key
+from swaprank.backends.limits import LengthLimits, length_options
+from swaprank.net.answers import Part
+from swaprank.net.clients import JsonHTTP
+from swaprank.net.errors import MESSAGE_LIMIT, HTTPStatusFailure, Retryable, error_for_status, unwrap
+from swaprank.net.logs import redact_sdk_logs
+from swaprank.net.loops import PerLoop, gather_or_cancel
+from swaprank.net.retry import Deadline, StopAtDeadline, Wait
+from swaprank.redaction import redact_text, redacted_spec
+from swaprank.specs import BackendSpec, Option
+from swaprank.tracing import AttemptSpan, attempt_span
+from swaprank.types import AuthenticationError, BackendError, BackendUnavailableError, BadResponseError, Usage
+
+logger = logging.getLogger("swaprank")
+
+# SDKs that refuse to send without a key get this for a self-hosted base_url that needs none.
+PLACEHOLDER_KEY = "EMPTY"
+
+
+def network_options(*, max_docs_per_request: int, base_url: bool = True, max_length: bool = True) -> dict[str, Option]:
+    """The options every hosted backend accepts; vendors merge them into their own table."""
+    options = {
+        "timeout": Option(float, 30.0, "seconds for one HTTP request", minimum=0.001),
+        "max_retries": Option(int, 3, "retries after the first attempt (429, 5xx, timeouts, connection errors)",
+                              minimum=0),
+        "deadline": Option(float, 120.0, "seconds for a whole call, retries and backoff included", minimum=0.001),
+        "backoff": Option(float, 0.5, "first retry delay in seconds; doubles each retry, plus jitter", minimum=0),
+        "max_backoff": Option(float, 20.0, "longest retry delay unless the vendor's Retry-After asks for more",
+                              minimum=0),
+        "max_docs_per_request": Option(int, max_docs_per_request, "split larger candidate lists into requests",
+                                       minimum=1),
+        # 16: a 1000-candidate list split at 100 per request goes out in one wave.
+        "max_concurrency": Option(int, 16, "requests in flight at once per backend", minimum=1),
+    }
+    if base_url:
+        options["base_url"] = Option(str, None, "self-hosted or proxy endpoint instead of the vendor's")
+    return {**options, **length_options(max_length=max_length)}
+
+
+class HostedBackend(LengthLimits, BaseBackend):
+    """Base of the API backends: splitting, concurrency, retries, deadline and error mapping
+    (and, through ``LengthLimits``, the pair limit that lets the Reranker window long documents).
+
+    Subclasses set ``vendor``, ``default_model``, ``options`` (``network_options()`` merged with
+    their own), ``key_env`` and implement ``_send`` / ``_asend`` for one request. They may add
+    SDK exception types to ``timeout_errors`` / ``connection_errors`` and override
+    ``_status_failure`` to expose an SDK's HTTP error as ``HTTPStatusFailure``.
+    """
+
+    key_env: ClassVar[tuple[str, ...]] = ()
+    # Loggers the vendor SDK writes response bodies to; keys are scrubbed from their records.
+    sdk_loggers: ClassVar[tuple[str, ...]] = ()
+    # SDK exception types meaning "timed out" / "could not talk to the server"; set by subclasses
+    # (per instance when the SDK is imported lazily).
+    timeout_errors: tuple[type[BaseException], ...] = ()
+    connection_errors: tuple[type[BaseException], ...] = ()
+
+    def __init__(self, spec: BackendSpec, *, api_key: SecretStr | str | None = None) -> None:
+        super().__init__(spec)
+        self._api_key = resolve_api_key(api_key, self.key_env)
+        if self._api_key is None and self.key_required():
+            names = " or ".join(self.key_env)
+            raise AuthenticationError(
+                f"no API key for {self.vendor}: pass api_key=... or set {names}", vendor=self.vendor, attempts=0,
+            )
+        redact_sdk_logs(self, self.sdk_loggers)
+        self._init_limits()
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
+        self._semaphores: PerLoop[asyncio.Semaphore] = PerLoop(
+            lambda: asyncio.Semaphore(self.option("max_concurrency"))
+        )
+
+    # -------------------------------------------------------------- for subclasses
+
+    def key_required(self) -> bool:
+        """Keys are needed for the vendor's own endpoint; a self-hosted ``base_url`` may do without."""
+        return "base_url" not in self.options or not self.option("base_url")
+
+    def secret(self) -> str | None:
+        return self._api_key.get_secret_value() if self._api_key is not None else None
+
+    def _send(self, query: str, texts: list[str], timeout: float) -> Part:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    async def _asend(self, query: str, texts: list[str], timeout: float) -> Part:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _status_failure(self, exc: BaseException) -> HTTPStatusFailure | None:
+        return exc if isinstance(exc, HTTPStatusFailure) else None
+
+    # -------------------------------------------------------------- Backend protocol
+
+    def score(self, query: str, texts: Sequence[str]) -> Scores:
+        return self.score_many([(query, texts)])[0]
+
+    async def ascore(self, query: str, texts: Sequence[str]) -> Scores:
+        return (await self.ascore_many([(query, texts)]))[0]
+
+    def score_many(self, requests: Sequence[tuple[str, Sequence[str]]]) -> list[Scores]:
+        deadline = Deadline(self.option("deadline"))
+        jobs = self._jobs(requests)
+        if len(jobs) <= 1:
+            parts = [self._attempts(query, chunk, deadline) for _, _, query, chunk in jobs]
+        else:
+            # Each part runs in a copy of the caller's context, so its attempt spans nest under the call's.
+            futures = [self._executor().submit(contextvars.copy_context().run, self._attempts, query, chunk, deadline)
+                       for _, _, query, chunk in jobs]
+            done, pending = wait(futures, return_when=FIRST_EXCEPTION)
+            for future in pending:
+                future.cancel()
+            raise_first(futures, done)
+            parts = [future.result() for future in futures]
+        return self._merge(requests, jobs, parts)
+
+    async def ascore_many(self, requests: Sequence[tuple[str, Sequence[str]]]) -> list[Scores]:
+        deadline = Deadline(self.option("deadline"))
+        jobs = self._jobs(requests)
+        semaphore = self._semaphores.get()
+
+        billed: list[Part] = []
+
+        async def run(query: str, chunk: list[str]) -> Part:
+            async with semaphore:
+                part = await self._aattempts(query, chunk, deadline)
+            billed.append(part)
+            return part
+
+        try:
+            parts = await gather_or_cancel([run(query, chunk) for _, _, query, chunk in jobs])
+        except BaseException as error:
+            raise _with_usage(error, billed)  # noqa: B904 - the same error, with what was billed
+        return self._merge(requests, jobs, parts)
+
+    # -------------------------------------------------------------- splitting
+
+    def _jobs(self, requests: Sequence[tuple[str, Sequence[str]]]) -> list[tuple[int, int, str, list[str]]]:
+        """(request index, offset, query, chunk) for every request the call will send."""
+        size = self.option("max_docs_per_request")
+        return [
+            (r, offset, query, list(texts[offset: offset + size]))
+            for r, (query, texts) in enumerate(requests)
+            for offset in range(0, len(texts), size)
+        ]
+
+    def _merge(self, requests: Sequence[tuple[str, Sequence[str]]], jobs: list[tuple[int, int, str, list[str]]],
+               parts: Sequence[Part]) -> list[Scores]:
+        raw: list[list[float]] = [[math.nan] * len(texts) for _, texts in requests]
+        usage: list[list[Usage | None]] = [[] for _ in requests]
+        for (r, offset, _, chunk), part in zip(jobs, parts, strict=True):
+            if len(part.scores) != len(chunk):  # a backend bug, not a vendor one: never mis-align
+                raise BadResponseError(f"{self.vendor} part has {len(part.scores)} scores for {len(chunk)} documents",
+                                       vendor=self.vendor, request_id=part.request_id)
+            raw[r][offset: offset + len(chunk)] = part.scores
+            usage[r].append(part.usage)
+        return [Scores(raw=scores, normalized=list(scores), usage=Usage.total(u)) for scores, u in zip(raw, usage,
+                                                                                                          strict=True)]
+
+    def _executor(self) -> ThreadPoolExecutor:
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=self.option("max_concurrency"),
+                                                thread_name_prefix=f"swaprank-{self.vendor}")
+            return self._pool
+
+    # -------------------------------------------------------------- retries
+
+    def _policy(self, deadline: Deadline) -> dict[str, Any]:
+        return {
+            "retry": retry_if_exception_type(Retryable),
+            "stop": stop_after_attempt(self.option("max_retries") + 1) | StopAtDeadline(deadline),
+            "wait": Wait(self.option("backoff"), self.option("max_backoff")),
+            "before_sleep": self._log_retry,
+            "reraise": True,
+        }
+
+    def _attempts(self, query: str, texts: list[str], deadline: Deadline) -> Part:
+        attempt_number = 0
+        try:
+            for attempt in Retrying(**self._policy(deadline)):
+                with attempt:
+                    attempt_number = attempt.retry_state.attempt_number
+                    timeout = deadline.budget(self.option("timeout"), self.vendor)
+                    with self._attempt_span(attempt_number, len(texts)) as span:
+                        try:
+                            part = self._send(query, texts, timeout)
+                        except Exception as exc:
+                            raise traced(span, self._failure(exc, timeout))  # noqa: B904 - _failure sets the cause
+                        span.succeeded(part.usage)
+                        return part
+            raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
+        except (Retryable, BackendError) as failure:
+            error = unwrap(failure, attempt_number)
+        raise error  # outside the handler: the cause chain is the one _failure chose
+
+    async def _aattempts(self, query: str, texts: list[str], deadline: Deadline) -> Part:
+        attempt_number = 0
+        try:
+            async for attempt in AsyncRetrying(**self._policy(deadline)):
+                with attempt:
+                    attempt_number = attempt.retry_state.attempt_number
+                    timeout = deadline.budget(self.option("timeout"), self.vendor)
+                    with self._attempt_span(attempt_number, len(texts)) as span:
+                        try:
+                            # The SDKs get the timeout too; this also bounds DNS, pool waits and body reads.
+                            part = await asyncio.wait_for(self._asend(query, texts, timeout), timeout)
+                        except Exception as exc:
+                            raise traced(span, self._failure(exc, timeout))  # noqa: B904 - _failure sets the cause
+                        span.succeeded(part.usage)
+                        return part
+            raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
+        except (Retryable, BackendError) as failure:
+            error = unwrap(failure, attempt_number)
+        raise error
+
+    def _log_retry(self, state: RetryCallState) -> None:
+        failure = state.outcome.exception() if state.outcome is not None else None
+        logger.info("swaprank: %s attempt %d failed (%s); retrying in %.2fs", redacted_spec(self.spec),
+                    state.attempt_number, failure, state.upcoming_sleep)
+
+    def _attempt_span(self, attempt: int, documents: int) -> Any:
+        return attempt_span(self.vendor, self.label, attempt=attempt, documents=documents)
+
+    # -------------------------------------------------------------- error mapping
+
+    def _scrub(self, text: str) -> str:
+        """Error text without the API key, nor credentials written into a URL."""
+        key = self.secret()
+        return redact_text(text.replace(key, "***") if key else text)
+
+    def _failure(self, exc: Exception, timeout: float) -> BackendError | Retryable:
+        """Classify one failed attempt; unknown exceptions (our bugs) propagate unchanged."""
+        if isinstance(exc, BackendError):
+            return exc
+        status_failure = self._status_failure(exc)
+        if status_failure is not None:
+            mapped = error_for_status(self.vendor, status_failure.status, status_failure.headers,
+                                      status_failure.body, self._scrub)
+        elif isinstance(exc, (httpx.TimeoutException, TimeoutError, asyncio.TimeoutError, *self.timeout_errors)):
+            mapped = Retryable(BackendUnavailableError(f"{self.vendor} request timed out after {timeout:.3g}s",
+                                                        vendor=self.vendor))
+        elif isinstance(exc, (httpx.TransportError, ConnectionError, *self.connection_errors)):
+            detail = self._scrub(str(exc))[:MESSAGE_LIMIT]
+            mapped = Retryable(BackendUnavailableError(
+                f"{self.vendor} connection failed: {type(exc).__name__}: {detail}", vendor=self.vendor))
+        else:
+            raise exc
+        error = mapped.error if isinstance(mapped, Retryable) else mapped
+        # An SDK's HTTP error adds nothing ours lacks (status, request id, vendor message), and its
+        # str() can quote a whole response body, a key echoed by the vendor included; transport
+        # errors are kept as the cause, for debugging.
+        error.__cause__ = None if status_failure is not None else exc
+        error.__suppress_context__ = True
+        return mapped
+
+
+def traced(span: AttemptSpan, failure: Retryable | BackendError) -> Retryable | BackendError:
+    """Record a failed attempt on its span: the typed error, the status, whether it is retried."""
+    error = failure.error if isinstance(failure, Retryable) else failure
+    span.failed(error, error.status, retryable=isinstance(failure, Retryable))
+    return failure
+
+
+def raise_first(futures: list[Future[Part]], done: set[Future[Part]]) -> None:
+    for future in futures:  # in submission order, so the error reported is deterministic
+        error = future.exception() if future in done else None
+        if error is not None:
+            billed = [f.result() for f in done if f.exception() is None]
+            raise _with_usage(error, billed)
+
+
+def _with_usage(error: BaseException, billed: Sequence[Part]) -> BaseException:
+    """The failure of a split call carries what its successful parts were billed (fallbacks add it up)."""
+    if isinstance(error, BackendError):
+        error.usage = Usage.total(part.usage for part in billed)
+    return error
+
+
+class JsonRerankBackend(HostedBackend):
+    """A rerank endpoint spoken as plain JSON over httpx: subclasses say where, what and how to read.
+
+    Bearer auth is sent only when a key is known, so self-hosted servers work without one.
+    """
+
+    url: str  # the endpoint; set by the subclass's __init__
+
+    def __init__(self, spec: BackendSpec, *, api_key: SecretStr | str | None = None) -> None:
+        super().__init__(spec, api_key=api_key)
+        self._http = JsonHTTP(self._auth)
+
+    def _auth(self) -> dict[str, str]:
+        key = self.secret()
+        return {"Authorization": f"Bearer {key}"} if key else {}
+
+    def _body(self, query: str, texts: list[str]) -> dict[str, Any]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _read(self, data: Any, headers: httpx.Headers, count: int) -> Part:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _send(self, query: str, texts: list[str], timeout: float) -> Part:
+        return self._read(*self._http.post(self.url, self._body(query, texts), timeout), len(texts))
+
+    async def _asend(self, query: str, texts: list[str], timeout: float) -> Part:
+        return self._read(*await self._http.apost(self.url, self._body(query, texts), timeout), len(texts))
