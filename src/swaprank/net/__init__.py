@@ -18,7 +18,13 @@ Importing the core (and the local cross-encoder path) never imports this package
 from swaprank.net.answers import REQUEST_ID_HEADERS, Part, dig, int_or_none, ranked_scores, request_id_from
 from swaprank.net.clients import USER_AGENT, JsonHTTP, async_client, shared_ssl_context, sync_client
 from swaprank.net.errors import HTTPStatusFailure, error_for_status, retry_after_seconds, vendor_message
-from swaprank.net.hosted import PLACEHOLDER_KEY, HostedBackend, JsonRerankBackend, network_options
+from swaprank.net.hosted import (
+    PLACEHOLDER_KEY,
+    HostedBackend,
+    JsonRerankBackend,
+    activation_option,
+    network_options,
+)
 from swaprank.net.loops import PerLoop
 
 __all__ = [
@@ -31,6 +37,7 @@ __all__ = [
     "JsonRerankBackend",
     "Part",
     "PerLoop",
+    "activation_option",
     "async_client",
     "dig",
     "error_for_status",

@@ -23,13 +23,13 @@ import math
 import threading
 from collections.abc import Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import httpx
 from pydantic import SecretStr
 from tenacity import AsyncRetrying, RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
-from swaprank.backends.base import BaseBackend, Scores, resolve_api_key
+from swaprank.backends.base import BaseBackend, Scores, resolve_api_key, sigmoid
 from swaprank.backends.limits import LengthLimits, length_options
 from swaprank.net.answers import Part
 from swaprank.net.clients import JsonHTTP
@@ -44,8 +44,22 @@ from swaprank.types import AuthenticationError, BackendError, BackendUnavailable
 
 logger = logging.getLogger("swaprank")
 
+Activation = Literal["identity", "sigmoid"]
+ACTIVATIONS: tuple[Activation, ...] = ("identity", "sigmoid")
+
 # SDKs that refuse to send without a key get this for a self-hosted base_url that needs none.
 PLACEHOLDER_KEY = "EMPTY"
+
+
+def activation_option(default: Activation) -> dict[str, Option]:
+    """``activation``: how a server's scores map to [0, 1], for servers that may return logits.
+
+    Declared per backend (``sigmoid`` where the server returns raw logits: llama.cpp, NVIDIA NIM;
+    ``identity`` where it returns probabilities already), overridable in the config string for a
+    server set up the other way. Never applied twice: ``raw_score`` keeps the server's value.
+    """
+    return {"activation": Option(str, default, "map the server's scores to [0, 1]: sigmoid (the server returns "
+                                 "logits) | identity (it returns [0, 1] scores)", choices=ACTIVATIONS)}
 
 
 def network_options(*, max_docs_per_request: int, base_url: bool = True, max_length: bool = True) -> dict[str, Option]:
@@ -184,8 +198,13 @@ class HostedBackend(LengthLimits, BaseBackend):
                                        vendor=self.vendor, request_id=part.request_id)
             raw[r][offset: offset + len(chunk)] = part.scores
             usage[r].append(part.usage)
-        return [Scores(raw=scores, normalized=list(scores), usage=Usage.total(u)) for scores, u in zip(raw, usage,
-                                                                                                          strict=True)]
+        normalize = sigmoid if self.activation() == "sigmoid" else float
+        return [Scores(raw=scores, normalized=[normalize(s) for s in scores], usage=Usage.total(u))
+                for scores, u in zip(raw, usage, strict=True)]
+
+    def activation(self) -> Activation:
+        """``identity`` unless the backend declares the ``activation`` option (see activation_option)."""
+        return self.option("activation") if "activation" in self.options else "identity"
 
     def _executor(self) -> ThreadPoolExecutor:
         with self._pool_lock:
