@@ -55,6 +55,8 @@ def usage_attributes(usage: Usage | None) -> dict[str, int]:
         attributes["gen_ai.usage.input_tokens"] = usage.total_tokens
     if usage.search_units is not None:
         attributes["swaprank.usage.search_units"] = usage.search_units
+    if usage.rerank_units is not None:
+        attributes["swaprank.usage.rerank_units"] = usage.rerank_units
     return attributes
 
 

@@ -46,10 +46,13 @@ class RankedDocument:
 
 @dataclass(frozen=True, slots=True)
 class Usage:
-    """What the vendor billed for a call, when it says so (summed over split requests)."""
+    """What the vendor billed for a call, when it says so (summed over split requests), in the
+    vendor's own unit: Cohere's ``search_units``, Pinecone's ``rerank_units``, or ``total_tokens``
+    (Voyage, Jina, TEI, vLLM, Infinity, Mixedbread, ZeroEntropy...)."""
 
     search_units: int | None = None
     total_tokens: int | None = None
+    rerank_units: int | None = None
 
     def __add__(self, other: Usage) -> Usage:
         def _sum(a: int | None, b: int | None) -> int | None:
@@ -58,12 +61,14 @@ class Usage:
         return Usage(
             search_units=_sum(self.search_units, other.search_units),
             total_tokens=_sum(self.total_tokens, other.total_tokens),
+            rerank_units=_sum(self.rerank_units, other.rerank_units),
         )
 
     def as_dict(self) -> dict[str, int]:
         """The units the vendor reported, and only those (``{"total_tokens": 812}``)."""
-        return {name: value for name, value in (("search_units", self.search_units),
-                                                ("total_tokens", self.total_tokens)) if value is not None}
+        units = (("search_units", self.search_units), ("total_tokens", self.total_tokens),
+                 ("rerank_units", self.rerank_units))
+        return {name: value for name, value in units if value is not None}
 
     @staticmethod
     def total(parts: Iterable[Usage | None]) -> Usage | None:
