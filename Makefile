@@ -6,6 +6,12 @@ PYTHON ?= python3
 TORCH_SPEC ?= torch==2.13.0
 SHARED ?= ../shared
 BIN := $(VENV)/bin
+# Infinity (a self-hosted rerank server the suite starts for real) needs sentence-transformers<4,
+# which cannot share the main venv (6.x): it gets its own. Pinned to the versions last verified
+# together; torch first, from the same CPU wheel, so pip never pulls a CUDA build.
+INFINITY_VENV ?= .venv-infinity
+INFINITY_SPEC ?= infinity-emb[server,torch]==0.0.78
+INFINITY_PINS ?= sentence-transformers==3.4.1 transformers==4.57.6 fastapi==0.165.0 huggingface-hub==0.36.2
 
 # Offline machines (CI, this workplace) have no Hugging Face hub: use the shared local model
 # when it is there. Real users keep the hub default unless they set SWAPRANK_MODEL themselves.
@@ -16,7 +22,7 @@ export SWAPRANK_MODEL := cross-encoder:$(LOCAL_MODEL)
 endif
 endif
 
-.PHONY: demo test lint install clean
+.PHONY: demo test lint install infinity clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,12 +33,24 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e ".[dev]" "$(TORCH_SPEC)"
 	touch $@
 
-install: $(VENV)/.installed
+$(INFINITY_VENV)/.installed: Makefile
+	$(PYTHON) -m venv $(INFINITY_VENV)
+	$(INFINITY_VENV)/bin/python -m pip install -q --upgrade pip
+	$(INFINITY_VENV)/bin/python -m pip install -q "$(TORCH_SPEC)"
+	$(INFINITY_VENV)/bin/python -m pip install -q "$(INFINITY_SPEC)" $(INFINITY_PINS) "$(TORCH_SPEC)"
+	$(INFINITY_VENV)/bin/python -c "import torch, sys; v = torch.__version__; \
+		sys.exit(0 if v.split('+')[0] == '$(TORCH_SPEC)'.split('==')[1] else f'torch {v} replaced $(TORCH_SPEC)')"
+	touch $@
+
+# The real Infinity server for tests/test_infinity_server.py (its tests skip loudly without it).
+infinity: $(INFINITY_VENV)/.installed
+
+install: $(VENV)/.installed $(INFINITY_VENV)/.installed
 
 demo: $(VENV)/.installed
 	$(BIN)/swaprank demo
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed $(INFINITY_VENV)/.installed
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/pytest
@@ -42,4 +60,4 @@ lint: $(VENV)/.installed
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(INFINITY_VENV) .pytest_cache .mypy_cache .ruff_cache

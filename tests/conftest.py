@@ -30,8 +30,20 @@ from swaprank.backends.fastpath.telemetry import disable_runtime_telemetry
 disable_runtime_telemetry()
 for _var in ("CO_API_KEY", "COHERE_API_KEY", "VOYAGE_API_KEY", "JINA_API_KEY", "JINAAI_API_KEY", "SWAPRANK_MODEL"):
     os.environ.pop(_var, None)
+# Bedrock: boto3 signs with fake credentials from the environment (the secret is the tests' TEST_KEY,
+# so the key-leak tests cover it), never reads the developer's ~/.aws and never probes EC2 metadata.
+for _var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ROLE_ARN",
+             "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+             "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_REGION", "AWS_DEFAULT_REGION", "NVIDIA_API_KEY"):
+    os.environ.pop(_var, None)
+os.environ["AWS_CONFIG_FILE"] = os.environ["AWS_SHARED_CREDENTIALS_FILE"] = "/nonexistent/swaprank-tests/aws"
+os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+os.environ["AWS_ACCESS_KEY_ID"] = "AKIASWAPRANKFAKE0001"  # tests.fakes.vendors_cloud.AWS_ACCESS_KEY_ID
+os.environ["AWS_SECRET_ACCESS_KEY"] = "sk-swaprank-TEST-7f3a9c1e5b2d"  # tests.fakes.helpers.TEST_KEY
 
 _SKIPPED_QUALITY: list[str] = []
+# Real-server tests (tests/test_infinity_server.py) skipped because their server is not installed.
+SKIPPED_SERVERS: list[str] = []
 
 
 @pytest.fixture(autouse=True)
@@ -80,4 +92,10 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(
             f"{len(_SKIPPED_QUALITY)} quality test(s) did not run; only mechanics were tested. "
             "Provide ../shared or set SWAPRANK_TEST_MODEL / SWAPRANK_TEST_DATA."
+        )
+    if SKIPPED_SERVERS:
+        terminalreporter.section("REAL-SERVER TESTS SKIPPED: server not installed", sep="!", red=True, bold=True)
+        terminalreporter.write_line(
+            f"Tests against a real rerank server did not run ({', '.join(sorted(set(SKIPPED_SERVERS)))}). "
+            "Run `make infinity`."
         )

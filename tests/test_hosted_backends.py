@@ -13,7 +13,8 @@ import pytest
 from swaprank import AuthenticationError, ConfigError, Document, Reranker, Usage, format_spec, parse_spec
 from swaprank.registry import clear_cache
 from tests.fakes import FakeServer, relevance, token_count
-from tests.fakes.helpers import DOCS, QUERY, TEST_KEY, rerank, reranker, spec
+from tests.fakes.helpers import DOCS, NO_USAGE, QUERY, TEST_KEY, rerank, reranker, spec
+from tests.fakes.vendors_selfhosted import logit
 
 pytest_plugins = ["tests.fakes.fixtures"]  # fake servers: fake_servers, server, vendor, mode
 
@@ -93,7 +94,11 @@ def test_rerank_orders_by_the_vendor_scores(server: FakeServer, mode: str) -> No
     assert [d.index for d in result] == expected_order(QUERY, DOCS)
     for doc in result:
         assert doc.text == DOCS[doc.index]
-        assert doc.score == doc.raw_score == relevance(QUERY, DOCS[doc.index])
+        if getattr(server, "returns_logits", False):  # llama.cpp: raw logits, mapped by one sigmoid
+            assert doc.raw_score == logit(relevance(QUERY, DOCS[doc.index]))
+            assert doc.score == pytest.approx(relevance(QUERY, DOCS[doc.index]))
+        else:
+            assert doc.score == doc.raw_score == relevance(QUERY, DOCS[doc.index])
         assert type(doc.score) is float
     assert result.model == format_spec(parse_spec(spec(server)))
     assert result.passthrough is False
@@ -120,6 +125,10 @@ def test_usage_is_reported(server: FakeServer, mode: str) -> None:
     result = rerank(reranker(server), mode)
     if server.vendor == "cohere":
         assert result.usage == Usage(search_units=1)
+    elif server.vendor == "pinecone":
+        assert result.usage == Usage(rerank_units=1)
+    elif server.vendor in NO_USAGE:
+        assert result.usage is None  # nothing reported is nothing invented
     else:
         assert result.usage == Usage(total_tokens=token_count(QUERY, DOCS))
 

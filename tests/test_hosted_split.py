@@ -11,7 +11,7 @@ import pytest
 
 from swaprank import BadResponseError, Reranker, Usage
 from tests.fakes import FakeServer, Fault, relevance, token_count
-from tests.fakes.helpers import QUERY, rerank, reranker
+from tests.fakes.helpers import NO_USAGE, QUERY, rerank, reranker
 
 pytest_plugins = ["tests.fakes.fixtures"]  # fake servers: fake_servers, server, vendor, mode
 
@@ -35,6 +35,10 @@ def test_usage_is_summed_over_the_parts(server: FakeServer, mode: str) -> None:
     result = rerank(reranker(server, max_docs_per_request=10), mode, docs=MANY)
     if server.vendor == "cohere":
         assert result.usage == Usage(search_units=3)  # one unit per request of <= 100 documents
+    elif server.vendor == "pinecone":
+        assert result.usage == Usage(rerank_units=3)  # likewise, rerank units
+    elif server.vendor in NO_USAGE:
+        assert result.usage is None
     else:
         parts = [MANY[:10], MANY[10:20], MANY[20:]]
         assert result.usage == Usage(total_tokens=sum(token_count(QUERY, p) for p in parts))

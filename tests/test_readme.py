@@ -163,8 +163,9 @@ def options_markdown() -> str:
     out = ["| backend | default model | API key from | pip extra | aliases |", "|---|---|---|---|---|"]
     for name, factory in factories.items():
         model = getattr(factory, "default_model", None)
-        model_cell = f"`{model}`" if model else "none: the model part is the server URL"
-        keys = " or ".join(f"`{k}`" for k in getattr(factory, "key_env", ()) or ())
+        model_cell = f"`{model}`" if model else getattr(factory, "model_hint", "none")
+        keys = getattr(factory, "credentials_source", None) or " or ".join(
+            f"`{k}`" for k in getattr(factory, "key_env", ()) or ())
         if not keys:
             keys = "optional: `api_key=` only" if name in hosted else "no key"
         extra = f"`swaprank[{name}]`" if name in extras else "(third-party package)"

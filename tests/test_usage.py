@@ -21,7 +21,7 @@ from swaprank.langchain import RerankCompressor
 from swaprank.llama_index import RerankPostprocessor
 from swaprank.registry import clear_cache
 from tests.fakes import FakeServer, Fault, token_count
-from tests.fakes.helpers import DOCS, QUERY, TEST_KEY, rerank, spec
+from tests.fakes.helpers import DOCS, NO_USAGE, QUERY, TEST_KEY, rerank, spec
 
 pytest_plugins = ["tests.fakes.fixtures"]
 
@@ -29,6 +29,8 @@ pytest_plugins = ["tests.fakes.fixtures"]
 def expected_usage(vendor: str, parts: list[list[str]]) -> Usage:
     if vendor == "cohere":
         return Usage(search_units=len(parts))
+    if vendor == "pinecone":
+        return Usage(rerank_units=len(parts))
     return Usage(total_tokens=sum(token_count(QUERY, p) for p in parts))
 
 
@@ -37,6 +39,9 @@ def test_langchain_documents_carry_the_calls_usage(server: FakeServer, mode: str
     docs = [LCDocument(page_content=t, id=f"d{i}") for i, t in enumerate(DOCS)]
     out = (compressor.compress_documents(docs, QUERY) if mode == "sync"
            else asyncio.run(compressor.acompress_documents(docs, QUERY)))
+    if server.vendor in NO_USAGE:  # no usage reported: no usage keys, never zeros
+        assert all("rerank_usage" not in d.metadata and "total_tokens" not in d.metadata for d in out)
+        return
     usage = expected_usage(server.vendor, [DOCS[0:3], DOCS[3:6], DOCS[6:8]])  # three requests, summed
     for doc in out:
         assert doc.metadata["rerank_usage"] == usage.as_dict()

@@ -36,8 +36,16 @@ _BUILTIN: dict[str, str] = {
     "voyage": "swaprank.backends.voyage:VoyageBackend",
     "jina": "swaprank.backends.jina:JinaBackend",
     "tei": "swaprank.backends.tei:TEIBackend",
+    "vllm": "swaprank.backends.vllm:VLLMBackend",
+    "llamacpp": "swaprank.backends.llamacpp:LlamaCppBackend",
+    "infinity": "swaprank.backends.infinity:InfinityBackend",
+    "pinecone": "swaprank.backends.pinecone:PineconeBackend",
+    "zeroentropy": "swaprank.backends.zeroentropy:ZeroEntropyBackend",
+    "mixedbread": "swaprank.backends.mixedbread:MixedbreadBackend",
+    "nvidia": "swaprank.backends.nvidia:NvidiaBackend",
+    "bedrock": "swaprank.backends.bedrock:BedrockBackend",
 }
-_ALIASES: dict[str, str] = {"ce": "cross-encoder", "text-embeddings-inference": "tei"}
+_ALIASES: dict[str, str] = {"ce": "cross-encoder", "text-embeddings-inference": "tei", "llama-cpp": "llamacpp"}
 
 _registered: dict[str, BackendFactory] = {}
 _registry_lock = threading.Lock()

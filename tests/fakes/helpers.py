@@ -10,6 +10,8 @@ from tests.fakes import FAKES, FakeServer, spec_for
 
 TEST_KEY = "sk-swaprank-TEST-7f3a9c1e5b2d"
 VENDORS = tuple(FAKES)
+# Vendors whose answers carry no usage at all (NVIDIA NIM ranking, Amazon Bedrock Rerank).
+NO_USAGE = ("nvidia", "bedrock")
 # Small budgets so a fault test takes tens of milliseconds, not the production defaults' minutes.
 # The default timeout stays generous (a loaded CI machine can take >0.5 s to build a client on first
 # use); tests about timeouts set their own small ``timeout`` explicitly.

@@ -169,8 +169,14 @@ class Recorded:
         """The candidate texts of this request, whatever the vendor calls the field."""
         if not isinstance(self.body, dict):
             return []
-        docs = self.body.get("documents", self.body.get("texts", []))
-        return list(docs) if isinstance(docs, list) else []
+        docs = self.body.get("documents", self.body.get("texts", self.body.get("input", [])))
+        docs = self.body.get("passages", self.body.get("sources", docs))  # NVIDIA, Bedrock
+        if not isinstance(docs, list):
+            return []
+        # Pinecone and NVIDIA send documents as {"text": ...} objects; Bedrock as inline sources.
+        docs = [d["inlineDocumentSource"].get("textDocument", d) if isinstance(d, dict) and "inlineDocumentSource" in d
+                else d for d in docs]
+        return [d["text"] if isinstance(d, dict) and "text" in d else d for d in docs]
 
 
 class _Drop(Exception):
@@ -343,6 +349,11 @@ class FakeServer:
         """The JSON answer to ``GET path``, or None for 404 (TEI's ``/info``)."""
         return None
 
+    def sent_key(self, headers: Mapping[str, str]) -> str | None:
+        """The API key a request carried, read where this vendor expects it (lower-case header names)."""
+        auth = headers.get("authorization", "")
+        return auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else None
+
     # ------------------------------------------------------------------ request handling
 
     async def _asgi(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -407,7 +418,7 @@ class FakeServer:
             await _sleep_unless_disconnected(request, delay)
         if request.method != "POST" or request.url.path != self.path:
             return self._error(record, 404, f"no route {request.method} {request.url.path}")
-        if self.api_key is not None and record.headers.get("authorization") != f"Bearer {self.api_key}":
+        if self.api_key is not None and self.sent_key(record.headers) != self.api_key:
             return self._error(record, 401, "invalid api token")
         if fault is not None:
             if fault.kind == "drop":

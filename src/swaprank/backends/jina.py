@@ -1,7 +1,9 @@
 """Jina AI rerankers over REST (``POST /v1/rerank``; Jina ships no official Python SDK).
 
-The same wire format is served by vLLM, Infinity and llama.cpp, so ``base_url`` turns this
-backend into a client for any self-hosted Jina-compatible reranker; those usually need no key.
+vLLM and llama.cpp serve the same wire format at ``/v1/rerank``, and Infinity at ``/rerank``
+(``base_url=http://host:7997/rerank``), so ``base_url`` turns this backend into a client for any
+self-hosted Jina-compatible reranker; those usually need no key. The ``vllm:``, ``llamacpp:`` and
+``infinity:`` backends specialise it with what each server adds (its limits, logits, knobs).
 Such servers reject over-long pairs (vLLM: 400, llama.cpp: 500 for the whole request) unless told
 otherwise; give ``max_length`` (the server's window) and long documents are windowed client-side,
 or ``truncate_prompt_tokens`` (vLLM) to have the server cut them.

@@ -13,26 +13,22 @@ cache) instead of being cut by ``truncate`` or rejected with 413.
 
 from __future__ import annotations
 
-import logging
-import threading
-import time
 from typing import Any, ClassVar
 from urllib.parse import urlparse
 
 from pydantic import SecretStr
 
-from swaprank.net import JsonRerankBackend, Part, network_options, ranked_scores, request_id_from
+from swaprank.backends.selfhosted import ServerFacts
+from swaprank.net import JsonRerankBackend, Part, dig, network_options, ranked_scores, request_id_from
 from swaprank.specs import BackendSpec, Option
 from swaprank.types import ConfigError, Usage
 from swaprank.windows import Limit
-
-logger = logging.getLogger("swaprank")
-INFO_RETRY_SECONDS = 60.0
 
 
 class TEIBackend(JsonRerankBackend):
     vendor: ClassVar[str] = "tei"
     default_model: ClassVar[str | None] = None  # the "model" is the server URL
+    model_hint: ClassVar[str] = "none: the model part is the server URL"
     options: ClassVar[dict[str, Option]] = {
         **network_options(max_docs_per_request=32, base_url=False),
         "truncate": Option(bool, True, "let TEI cut pairs longer than the model's window (false: fail instead)"),
@@ -45,9 +41,8 @@ class TEIBackend(JsonRerankBackend):
                               f"got {spec.model!r}")
         super().__init__(spec, api_key=api_key)
         self.url = spec.model.rstrip("/") + "/rerank"
-        self._info: dict[str, Any] | None = None
-        self._info_lock = threading.Lock()
-        self._info_retry_at = 0.0
+        self._info = ServerFacts(self.vendor, spec.model.rstrip("/") + "/info",
+                                 lambda url: self._http.get(url, self.option("timeout"))[0], self._scrub)
 
     def key_required(self) -> bool:
         return False  # self-hosted; a key is sent only when given (TEI --api-key, HF endpoints)
@@ -56,32 +51,18 @@ class TEIBackend(JsonRerankBackend):
         explicit = self.option("max_length")
         if explicit is not None:
             return Limit(explicit)
-        tokens = (self._server_info() or {}).get("max_input_length")
+        tokens = dig(self._info.get(), "max_input_length")
         return Limit(tokens) if isinstance(tokens, int) and not isinstance(tokens, bool) and tokens > 0 else None
 
     @property
     def label(self) -> str:
         """``tei:<model id the server reports>`` once ``/info`` has answered; ``tei`` before (never the URL)."""
-        model_id = (self._info or {}).get("model_id")
+        model_id = dig(self._info.known(), "model_id")
         return f"tei:{model_id}" if isinstance(model_id, str) and model_id and "://" not in model_id else "tei"
 
     def tokenizer_name(self) -> str | None:
-        model_id = (self._server_info() or {}).get("model_id")
+        model_id = dig(self._info.get(), "model_id")
         return model_id if isinstance(model_id, str) and model_id else None
-
-    def _server_info(self) -> dict[str, Any] | None:
-        """``GET /info`` once; after a failure (logged) it is asked again a minute later."""
-        with self._info_lock:
-            if self._info is None and time.monotonic() >= self._info_retry_at:
-                try:
-                    data, _ = self._http.get(self.spec.model.rstrip("/") + "/info", self.option("timeout"))
-                    self._info = data if isinstance(data, dict) else {}
-                except Exception as exc:  # down, old server, proxy without /info: documents go whole
-                    self._info_retry_at = time.monotonic() + INFO_RETRY_SECONDS
-                    logger.warning("swaprank: tei /info unavailable (%s: %s); long documents are sent whole "
-                                   "(set max_length to window them)", type(exc).__name__, self._scrub(str(exc))[:200])
-                    return None
-            return self._info
 
     def _body(self, query: str, texts: list[str]) -> dict[str, Any]:
         return {"query": query, "texts": texts, "raw_scores": False, "truncate": self.option("truncate"),

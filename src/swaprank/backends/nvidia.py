@@ -1,0 +1,167 @@
+"""NVIDIA NeMo Retriever rerankers: the hosted API catalog and self-hosted NIM containers, over httpx.
+
+Hosted (``ai.api.nvidia.com``), every model has its own route, named after the model with dots
+written as underscores: ``nvidia/llama-3.2-nv-rerankqa-1b-v2`` is served at
+``/v1/retrieval/nvidia/llama-3_2-nv-rerankqa-1b-v2/reranking`` (the table in
+langchain-nvidia-ai-endpoints, ``_statics.RANKING_MODEL_TABLE``). A self-hosted NIM serves every
+model at ``POST {base_url}/v1/ranking`` and usually needs no key.
+
+Both take ``{model, query: {text}, passages: [{text}], truncate?}`` and answer
+``{rankings: [{index, logit}]}`` sorted by logit. The values are raw **logits**, so the
+``activation`` option defaults to ``sigmoid`` (``HostedBackend`` applies it once; ``raw_score``
+keeps the logit).
+
+The hosted API runs on NVIDIA Cloud Functions, which may answer ``202`` with an ``NVCF-REQID``
+header while the request is queued; the result is then fetched from the NVCF status route
+within the same attempt's time budget (a self-hosted NIM never answers 202).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, ClassVar
+
+import httpx
+from pydantic import SecretStr
+
+from swaprank.net import (
+    HTTPStatusFailure,
+    JsonRerankBackend,
+    Part,
+    activation_option,
+    dig,
+    int_or_none,
+    network_options,
+    ranked_scores,
+    request_id_from,
+)
+from swaprank.specs import BackendSpec, Option
+from swaprank.types import Usage
+
+NVIDIA_URL = "https://ai.api.nvidia.com/v1/retrieval"
+# Where NVIDIA Cloud Functions hands out the result of a request it answered 202 to.
+NVCF_STATUS_URL = "https://api.nvcf.nvidia.com/v2/nvcf/pexec/status/{request_id}"
+POLL_INTERVAL = 0.1  # seconds between polls of a queued (202) request
+# Models whose hosted route does not follow the <model with _ for .>/reranking rule.
+_HOSTED_ROUTES = {"nv-rerank-qa-mistral-4b:1": f"{NVIDIA_URL}/nvidia/reranking"}
+
+
+class NvidiaBackend(JsonRerankBackend):
+    vendor: ClassVar[str] = "nvidia"
+    default_model: ClassVar[str | None] = "nvidia/llama-nemotron-rerank-1b-v2"
+    key_env: ClassVar[tuple[str, ...]] = ("NVIDIA_API_KEY",)
+    # Max tokens per (query, passage) pair, from the NIM support matrices (docs.nvidia.com/nim/
+    # nemo-retriever/text-reranking). llama-3.2-nv-rerankqa-1b-v2 is 8192 on optimized profiles
+    # but 4096 on a self-hosted non-optimized one: set max_length=4096 there.
+    model_limits: ClassVar[dict[str, int]] = {
+        "nvidia/llama-nemotron-rerank-1b-v2": 8192, "nvidia/llama-nemotron-rerank-500m-v2": 8192,
+        "nvidia/llama-3.2-nv-rerankqa-1b-v2": 8192, "nvidia/llama-3.2-nemoretriever-500m-rerank-v2": 8192,
+        "nvidia/nv-rerankqa-mistral-4b-v3": 512, "nv-rerank-qa-mistral-4b:1": 512,
+    }
+    options: ClassVar[dict[str, Option]] = {
+        # 512 passages per request: the documented NIM request limit.
+        **network_options(max_docs_per_request=512),
+        "base_url": Option(str, None, "a self-hosted NIM (http://host:8000, .../v1 or .../v1/ranking) instead of the "
+                           "API catalog; the key is then optional"),
+        **activation_option("sigmoid"),
+        "truncate": Option(str, None, "END: cut pairs over the model's window (from the passage's end); NONE: "
+                           "reject them; default: the server's (model dependent)", choices=("NONE", "END")),
+    }
+
+    def __init__(self, spec: BackendSpec, *, api_key: SecretStr | str | None = None) -> None:
+        super().__init__(spec, api_key=api_key)
+        base_url = self.option("base_url")
+        self.url = ranking_url(base_url) if base_url else hosted_url(spec.model)
+
+    def _body(self, query: str, texts: list[str]) -> dict[str, Any]:
+        body: dict[str, Any] = {"model": self.spec.model, "query": {"text": query},
+                                "passages": [{"text": text} for text in texts]}
+        if self.option("truncate") is not None:
+            body["truncate"] = self.option("truncate")
+        return body
+
+    def _read(self, data: Any, headers: Any, count: int) -> Part:
+        request_id = request_id_from(headers) or _nvcf_request_id(headers)
+        scores = ranked_scores(dig(data, "rankings"), count, vendor=self.vendor, score_key="logit",
+                               request_id=request_id)
+        # The ranking API documents no usage; newer NIMs add OpenAI-style counters, read when present.
+        tokens = int_or_none(dig(data, "usage", "total_tokens"))
+        return Part(scores, Usage(total_tokens=tokens) if tokens is not None else None, request_id)
+
+    # ------------------------------------------------------------ sending, with NVCF's 202 polling
+
+    def _send(self, query: str, texts: list[str], timeout: float) -> Part:
+        started = time.monotonic()
+        answer = _answer_or_pending(_caught(self._http.post, self.url, self._body(query, texts), timeout))
+        while isinstance(answer, str):
+            left = timeout - (time.monotonic() - started)
+            if left <= POLL_INTERVAL:
+                raise TimeoutError(f"queued request {answer} did not finish in time")
+            time.sleep(POLL_INTERVAL)
+            answer = _answer_or_pending(_caught(self._http.get, _status_url(answer), left - POLL_INTERVAL))
+        return self._read(*answer, len(texts))
+
+    async def _asend(self, query: str, texts: list[str], timeout: float) -> Part:
+        # HostedBackend bounds the whole coroutine (post and polls) with asyncio.wait_for(timeout).
+        answer = _answer_or_pending(await _acaught(self._http.apost(self.url, self._body(query, texts), timeout)))
+        while isinstance(answer, str):
+            await asyncio.sleep(POLL_INTERVAL)
+            answer = _answer_or_pending(await _acaught(self._aget(_status_url(answer), timeout)))
+        return self._read(*answer, len(texts))
+
+    async def _aget(self, url: str, timeout: float) -> tuple[Any, httpx.Headers]:
+        """GET on this event loop's client (JsonHTTP has only a sync ``get``)."""
+        response = await self._http._aclients.get().get(url, headers=self._auth(), timeout=timeout)
+        return self._http._read(response)
+
+
+def _caught(call: Callable[..., tuple[Any, httpx.Headers]], *args: Any) -> Any:
+    try:
+        return call(*args)
+    except HTTPStatusFailure as failure:
+        return failure
+
+
+async def _acaught(call: Awaitable[tuple[Any, httpx.Headers]]) -> Any:
+    try:
+        return await call
+    except HTTPStatusFailure as failure:
+        return failure
+
+
+def _answer_or_pending(result: Any) -> tuple[Any, httpx.Headers] | str:
+    """The (json, headers) answer, or the NVCF request id to poll when the request was queued (202)."""
+    if isinstance(result, HTTPStatusFailure):
+        request_id = result.headers.get("nvcf-reqid")
+        if result.status == 202 and request_id:
+            return request_id
+        raise result
+    data, headers = result
+    request_id = headers.get("nvcf-reqid")
+    if request_id and str(headers.get("nvcf-status", "")).lower() == "pending-evaluation":
+        return str(request_id)
+    return data, headers
+
+
+def _nvcf_request_id(headers: Any) -> str | None:
+    value = headers.get("nvcf-reqid") if headers is not None else None
+    return str(value) if value else None
+
+
+def _status_url(request_id: str) -> str:
+    return NVCF_STATUS_URL.format(request_id=request_id)
+
+
+def hosted_url(model: str) -> str:
+    """The API catalog route of ``model``: dots in its name become underscores."""
+    return _HOSTED_ROUTES.get(model) or f"{NVIDIA_URL}/{model.replace('.', '_')}/reranking"
+
+
+def ranking_url(base_url: str) -> str:
+    """A self-hosted NIM: accept ``http://host:8000``, ``.../v1`` or the full ``.../v1/ranking``."""
+    url = base_url.rstrip("/")
+    if url.endswith(("/ranking", "/reranking")):
+        return url
+    return url + ("/ranking" if url.endswith("/v1") else "/v1/ranking")

@@ -1,0 +1,112 @@
+"""vLLM's rerank API (``vllm serve <cross-encoder>``): a thin specialisation of ``JinaBackend``.
+
+vLLM answers Jina's wire format at ``POST /v1/rerank`` (``{model, query, documents, top_n}`` ->
+``{id, model, usage: {total_tokens}, results: [{index, document, relevance_score}]}``), so this
+class only changes what differs: ``base_url`` is required (vLLM is self-hosted: there is no
+default URL), the key is optional (``vllm serve --api-key``; env ``VLLM_API_KEY``), the body has
+no ``return_documents`` (not a field of vLLM's ``RerankRequest``, which would log it as ignored),
+and ``endpoint=score`` selects vLLM's older score API instead, ``POST /score`` with
+``{model, text_1: query, text_2: [documents]}`` -> ``{data: [{index, score}], usage: {prompt_tokens,
+total_tokens}}`` (wire formats: vllm/entrypoints/pooling/score/protocol.py).
+
+vLLM rejects a pair longer than the model's window with HTTP 400. Unless ``max_length`` is given
+(or ``truncate_prompt_tokens``, which has the server cut pairs instead), the first call asks
+``GET /v1/models`` for the served model's ``max_model_len``, so long documents are windowed
+client-side; a failure to ask is logged once and retried a minute later.
+
+Cross-encoders come back through the model's activation, on [0, 1]; a model served without one
+returns logits: ``activation=sigmoid`` then maps them once.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+from pydantic import SecretStr
+
+from swaprank.backends.jina import JinaBackend, rerank_url
+from swaprank.backends.selfhosted import ServerFacts, self_hosted_url
+from swaprank.net import Part, activation_option, dig, int_or_none, network_options, ranked_scores, request_id_from
+from swaprank.specs import BackendSpec, Option
+from swaprank.types import Usage
+from swaprank.windows import Limit
+
+Endpoint = Literal["rerank", "score"]
+
+
+class VLLMBackend(JinaBackend):
+    vendor: ClassVar[str] = "vllm"
+    default_model: ClassVar[str | None] = None  # the served model name: vllm:BAAI/bge-reranker-v2-m3
+    model_hint: ClassVar[str] = "none: the served model's name (`base_url` required)"
+    key_env: ClassVar[tuple[str, ...]] = ("VLLM_API_KEY",)
+    model_limits: ClassVar[dict[str, int]] = {}  # the window is the server's --max-model-len: max_length
+    options: ClassVar[dict[str, Option]] = {
+        **network_options(max_docs_per_request=1000),
+        **activation_option("identity"),
+        "endpoint": Option(str, "rerank", "which vLLM API: rerank (POST /v1/rerank) | score (POST /score)",
+                           choices=("rerank", "score")),
+        "truncate_prompt_tokens": Option(int, None, "have vLLM cut each pair to this many tokens instead of "
+                                         "answering 400 (sent only when set)", minimum=1),
+    }
+
+    def __init__(self, spec: BackendSpec, *, api_key: SecretStr | str | None = None) -> None:
+        base_url = self_hosted_url(self.vendor, spec, "http://127.0.0.1:8000")  # before any HTTP client
+        super().__init__(spec, api_key=api_key)
+        self.url = vllm_url(base_url, self.option("endpoint"))
+        models_url = vllm_root(base_url) + "/v1/models"
+        self._models = ServerFacts(self.vendor, models_url,
+                                   lambda url: self._http.get(url, self.option("timeout"))[0], self._scrub)
+
+    def key_required(self) -> bool:
+        return False  # a key is sent only when given (vllm serve --api-key)
+
+    def length_limit(self) -> Limit | None:
+        """``max_length``, else the served model's ``max_model_len`` from ``GET /v1/models`` (asked once);
+        none when ``truncate_prompt_tokens`` asks the server to cut instead."""
+        explicit = self.option("max_length")
+        if explicit is not None:
+            return Limit(explicit)
+        if self.option("truncate_prompt_tokens") is not None:
+            return None
+        models = dig(self._models.get(), "data")
+        if not isinstance(models, list):
+            return None
+        entries = [m for m in models if isinstance(m, dict)]
+        served = [m for m in entries if m.get("id") == self.spec.model] or (entries if len(entries) == 1 else [])
+        tokens = served[0].get("max_model_len") if served else None
+        return Limit(tokens) if isinstance(tokens, int) and not isinstance(tokens, bool) and tokens > 0 else None
+
+    def _body(self, query: str, texts: list[str]) -> dict[str, Any]:
+        body: dict[str, Any]
+        if self.option("endpoint") == "score":
+            body = {"model": self.spec.model, "text_1": query, "text_2": texts}
+        else:
+            # top_n = all: the engine applies top_n after merging split requests.
+            body = {"model": self.spec.model, "query": query, "documents": texts, "top_n": len(texts)}
+        if self.option("truncate_prompt_tokens") is not None:
+            body["truncate_prompt_tokens"] = self.option("truncate_prompt_tokens")
+        return body
+
+    def _read(self, data: Any, headers: Any, count: int) -> Part:
+        if self.option("endpoint") != "score":
+            return super()._read(data, headers, count)
+        request_id = request_id_from(headers)
+        scores = ranked_scores(dig(data, "data"), count, vendor=self.vendor, score_key="score",
+                               request_id=request_id)
+        tokens = int_or_none(dig(data, "usage", "total_tokens"))
+        return Part(scores, Usage(total_tokens=tokens) if tokens is not None else None, request_id)
+
+
+def vllm_url(base_url: str, endpoint: Endpoint | str) -> str:
+    """``http://host:8000``, ``.../v1`` or a full route -> the route of ``endpoint`` (vLLM serves
+    ``/rerank``, ``/v1/rerank``, ``/score`` and ``/v1/score`` alike)."""
+    url = base_url.rstrip("/")
+    for route in ("/rerank", "/score"):
+        url = url.removesuffix(route)
+    return url + "/score" if endpoint == "score" else rerank_url(url)
+
+
+def vllm_root(base_url: str) -> str:
+    """The server root, where ``/v1/models`` is, from any accepted ``base_url`` form."""
+    return base_url.rstrip("/").removesuffix("/rerank").removesuffix("/score").removesuffix("/v1")
+

@@ -1,0 +1,54 @@
+"""ZeroEntropy zerank rerankers through the official SDK (``zeroentropy``, ``POST /v1/models/rerank``).
+
+The SDK's base URL ends in ``/v1`` (it appends ``/models/rerank``); ``base_url`` is accepted with
+or without it. Scores are ZeroEntropy's calibrated relevance in [0, 1]; usage is ``total_tokens``.
+``latency`` picks the vendor's fast (low rate limit) or slow (high limit, >10 s) lane; unset, the
+vendor tries fast then falls back to slow.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import httpx
+
+from swaprank.backends.stainless import StainlessBackend
+from swaprank.net import Part, dig, int_or_none, network_options, ranked_scores, request_id_from
+from swaprank.specs import Option
+from swaprank.types import Usage
+
+ZEROENTROPY_URL = "https://api.zeroentropy.dev/v1"
+
+
+class ZeroEntropyBackend(StainlessBackend):
+    vendor: ClassVar[str] = "zeroentropy"
+    default_model: ClassVar[str | None] = "zerank-1"
+    sdk_module: ClassVar[str] = "zeroentropy"
+    extra: ClassVar[str] = "zeroentropy"
+    client_classes: ClassVar[tuple[str, str]] = ("ZeroEntropy", "AsyncZeroEntropy")
+    default_base_url: ClassVar[str] = ZEROENTROPY_URL
+    sdk_loggers: ClassVar[tuple[str, ...]] = ("zeroentropy",)
+    key_env: ClassVar[tuple[str, ...]] = ("ZEROENTROPY_API_KEY",)
+    options: ClassVar[dict[str, Option]] = {
+        **network_options(max_docs_per_request=1000),
+        "latency": Option(str, None, "fast (sub-second, lower rate limit; 429 when exceeded) | slow (higher limit, "
+                          "seconds); unset: fast, then slow when over the fast limit", choices=("fast", "slow")),
+    }
+
+    def base_url(self) -> str:
+        """The SDK appends ``/models/rerank``, so its base URL must end in ``/v1``."""
+        url = super().base_url()
+        return url if url.endswith("/v1") else url + "/v1"
+
+    def _call(self, client: Any, query: str, texts: list[str], timeout: float) -> Any:
+        kwargs: dict[str, Any] = {"model": self.spec.model, "query": query, "documents": texts, "timeout": timeout}
+        if self.option("latency") is not None:
+            kwargs["latency"] = self.option("latency")
+        # top_n omitted: every document comes back; the engine applies top_n after merging parts.
+        return client.models.with_raw_response.rerank(**kwargs)
+
+    def _read(self, data: Any, headers: httpx.Headers, count: int) -> Part:
+        request_id = request_id_from(headers)
+        scores = ranked_scores(dig(data, "results"), count, vendor=self.vendor, request_id=request_id)
+        tokens = int_or_none(dig(data, "total_tokens"))
+        return Part(scores, Usage(total_tokens=tokens) if tokens is not None else None, request_id)
