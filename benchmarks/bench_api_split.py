@@ -14,7 +14,7 @@ Both the sync path (SDK sync client on a thread pool) and the async path (native
 semaphore, all runs in one event loop as in an async server) are measured; each number is the
 median of ``--repeats`` runs after one warm-up.
 
-    .venv/bin/python benchmarks/bench_api_split.py [--vendor all|cohere|voyage|jina|tei] [--repeats 5]
+    .venv/bin/python benchmarks/bench_api_split.py [--vendor all|<one backend of tests/fakes FAKES>] [--repeats 5]
 
 Prints a table and writes benchmarks/results/bench_api_split.json (gitignored).
 """
@@ -43,6 +43,11 @@ from tests.fakes import FAKES, spec_for  # noqa: E402
 from swaprank import Reranker  # noqa: E402
 
 KEY = "bench-key"
+# bedrock: boto3 signs with the AWS credential chain; give it the fake's credentials, and keep it
+# away from ~/.aws and the EC2 metadata service.
+os.environ.update({"AWS_ACCESS_KEY_ID": "AKIASWAPRANKFAKE0001", "AWS_SECRET_ACCESS_KEY": KEY,
+                   "AWS_CONFIG_FILE": "/nonexistent/swaprank-bench/aws", "AWS_EC2_METADATA_DISABLED": "true",
+                   "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/swaprank-bench/aws"})
 TARGET = 1.5
 
 

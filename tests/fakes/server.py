@@ -233,6 +233,10 @@ class FakeServer:
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self.port = 0
+        # Vendor fakes keep their own knobs in reset(): start from there too (benchmarks never reset),
+        # keeping what the constructor was given.
+        self.reset()
+        self.latency, self.max_docs = latency, max_docs
 
     # ------------------------------------------------------------------ lifecycle
 
