@@ -49,6 +49,7 @@ NO_TEST_ALLOWED = {
     "installs packages",
     "re-runs the whole set-up and test suite",
     "exports a model (about a minute)",  # the same path runs in tests/test_fastpath.py on a tiny model
+    "needs a running Ollama",  # the llm: backend runs against a fake chat server in tests/test_llm_backend.py
 }
 LANGUAGES = {"python", "bash", "toml", "text"}
 
@@ -144,6 +145,10 @@ def _option_table(options: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _same_kind(a: Any, b: Any) -> bool:
+    return bool(a.type is b.type and a.choices == b.choices and a.minimum == b.minimum)
+
+
 def options_markdown() -> str:
     """The config-string reference, generated from every registered backend's option table."""
     from swaprank import available_backends
@@ -157,8 +162,10 @@ def options_markdown() -> str:
     hosted = [n for n, f in factories.items() if isinstance(f, type) and issubclass(f, HostedBackend)]
     shared: dict[str, Any] = {}
     if len(hosted) > 1:
+        # Shared: every hosted backend accepts it, with the same type and bounds. A backend that
+        # only changes its default (llm's longer timeout) lists it again in its own table.
         first = tables[hosted[0]]
-        shared = {k: o for k, o in first.items() if all(tables[h].get(k) == o for h in hosted)}
+        shared = {k: o for k, o in first.items() if all(k in tables[h] and _same_kind(tables[h][k], o) for h in hosted)}
 
     out = ["| backend | default model | API key from | pip extra | aliases |", "|---|---|---|---|---|"]
     for name, factory in factories.items():
@@ -175,7 +182,7 @@ def options_markdown() -> str:
         out += ["", f"Options every hosted backend ({', '.join(f'`{h}`' for h in hosted)}) accepts:", ""]
         out += _option_table(shared)
     for name in names:
-        own = {k: o for k, o in tables[name].items() if not (name in hosted and k in shared)}
+        own = {k: o for k, o in tables[name].items() if not (name in hosted and shared.get(k) == o)}
         besides = " (besides the hosted options above)" if name in hosted and shared else ""
         out += ["", f"`{name}:` options{besides}:", ""]
         out += _option_table(own) if own else ["(none)"]

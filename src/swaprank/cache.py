@@ -30,6 +30,11 @@ class ScoreCache:
     def __len__(self) -> int:
         return len(self._data)
 
+    def bypassed(self, requests: Sequence[Request]) -> None:
+        """Count texts scored without the cache (a listwise backend's positions): every one a miss."""
+        with self._lock:
+            self.misses += sum(len(texts) for _, texts in requests)
+
     def missing(self, spec: BackendSpec, requests: Sequence[Request]) -> list[Request]:
         """The part of ``requests`` the backend still has to score (queries with nothing new are dropped)."""
         todo: list[Request] = []

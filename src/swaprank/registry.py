@@ -44,6 +44,7 @@ _BUILTIN: dict[str, str] = {
     "mixedbread": "swaprank.backends.mixedbread:MixedbreadBackend",
     "nvidia": "swaprank.backends.nvidia:NvidiaBackend",
     "bedrock": "swaprank.backends.bedrock:BedrockBackend",
+    "llm": "swaprank.backends.llm:LLMBackend",
 }
 _ALIASES: dict[str, str] = {"ce": "cross-encoder", "text-embeddings-inference": "tei", "llama-cpp": "llamacpp"}
 

@@ -299,9 +299,10 @@ class Reranker:
                 backend = self._backend(spec)
                 expansions = self._expand(spec, backend, plan.requests)
                 requests = [(e.query, e.texts) for e in expansions]
-                todo = self.cache.missing(spec, requests) if self.cache is not None else requests
+                cache = self._cache_for(backend, requests)
+                todo = cache.missing(spec, requests) if cache is not None else requests
                 fresh = backend.score_many(todo) if todo else []
-                scores = self._merge(spec, requests, todo, fresh)
+                scores = self._merge(spec, requests, todo, fresh, cache)
                 return plan.finish(self, spec, _pool(expansions, scores), expansions, _label(backend, spec))
             except Exception as exc:  # typed or not, every failure goes through the policy
                 plan.errors.append(self._note_failure(spec, exc, span))
@@ -333,9 +334,10 @@ class Reranker:
                 # Tokenizing long documents (and a server's first /info) is blocking work.
                 expansions = await run_blocking(self._expand, spec, backend, plan.requests)
                 requests = [(e.query, e.texts) for e in expansions]
-                todo = self.cache.missing(spec, requests) if self.cache is not None else requests
+                cache = self._cache_for(backend, requests)
+                todo = cache.missing(spec, requests) if cache is not None else requests
                 fresh = await backend.ascore_many(todo) if todo else []
-                scores = self._merge(spec, requests, todo, fresh)
+                scores = self._merge(spec, requests, todo, fresh, cache)
                 return plan.finish(self, spec, _pool(expansions, scores), expansions, _label(backend, spec))
             except Exception as exc:  # typed or not, every failure goes through the policy
                 plan.errors.append(self._note_failure(spec, exc, span))
@@ -355,14 +357,22 @@ class Reranker:
         log_long_documents(spec_label(spec), expansions, windowing.limit if windowing is not None else None)
         return expansions
 
+    def _cache_for(self, backend: Backend, requests: list[tuple[str, list[str]]]) -> ScoreCache | None:
+        """The score cache, unless the backend's scores depend on the whole candidate list (a listwise
+        LLM's are positions): a score cached from another list would mis-rank silently."""
+        if self.cache is not None and getattr(backend, "list_relative_scores", False):
+            self.cache.bypassed(requests)  # scored, uncached: misses (swaprank eval's docs/s counts them)
+            return None
+        return self.cache
+
     def _merge(self, spec: BackendSpec, requests: list[tuple[str, list[str]]],
-               todo: list[tuple[str, list[str]]], fresh: Any) -> list[Scores]:
+               todo: list[tuple[str, list[str]]], fresh: Any, cache: ScoreCache | None) -> list[Scores]:
         """Validate what the backend answered, then fill in cache hits."""
         if not isinstance(fresh, list) or len(fresh) != len(todo):
             raise BadResponseError(f"backend answered {len(fresh) if isinstance(fresh, list) else fresh!r} "
                                    f"of {len(todo)} queries", vendor=spec.backend)
         checked = [_check_scores(scores, len(texts), spec) for scores, (_, texts) in zip(fresh, todo, strict=True)]
-        return self.cache.complete(spec, requests, todo, checked) if self.cache is not None else checked
+        return cache.complete(spec, requests, todo, checked) if cache is not None else checked
 
     # ------------------------------------------------------------- failure policy
 
