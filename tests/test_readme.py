@@ -49,7 +49,6 @@ NO_TEST_ALLOWED = {
     "installs packages",
     "re-runs the whole set-up and test suite",
     "exports a model (about a minute)",  # the same path runs in tests/test_fastpath.py on a tiny model
-    "needs a running Ollama",  # the llm: backend runs against a fake chat server in tests/test_llm_backend.py
 }
 LANGUAGES = {"python", "bash", "toml", "text"}
 
@@ -235,7 +234,23 @@ def fake_cohere() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def readme_env(hub_cache: Path, fake_cohere: Any) -> dict[str, str]:
+def fake_ollama() -> Iterator[Any]:
+    """An OpenAI-compatible chat server where the README's LLM example expects Ollama (port 11434;
+    free inside the test suite's network namespace)."""
+    from tests.fakes.llm import FakeChat
+
+    server = FakeChat()
+    server.port = 11434
+    try:
+        server.start()
+    except OSError as exc:
+        pytest.fail(f"port 11434 is taken (a real Ollama?): run the suite in a network namespace ({exc})")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def readme_env(hub_cache: Path, fake_cohere: Any, fake_ollama: Any) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY") and k != "SWAPRANK_MODEL"}
     env.update({
         "HF_HUB_CACHE": str(hub_cache),

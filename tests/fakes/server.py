@@ -249,7 +249,7 @@ class FakeServer:
         # without it every keep-alive answer waits ~40 ms for a delayed ACK.
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
+        sock.bind(("127.0.0.1", self.port))  # 0 (any free port) unless a test set a fixed one
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
             self._asgi, log_level="critical", access_log=False, lifespan="off", interface="asgi3",
