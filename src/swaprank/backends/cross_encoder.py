@@ -10,6 +10,15 @@ Which engine computes the scores is the only thing ``runtime``/``precision``/``q
 windows, batching and the [0, 1] mapping are the same code on every runtime. The default is exact
 fp32 on torch; ``precision=bf16`` and ``quantize=int8`` export the model once into the artifact
 cache (``swaprank.backends.fastpath``) and serve it without importing torch.
+
+LLM rerankers (Qwen3-Reranker, mxbai-rerank v2 and the like) load here too: sentence-transformers
+6 reads a ``*ForCausalLM`` checkpoint as a chat-template prompt scored by a ``LogitScore`` module,
+``logit("yes") - logit("no")`` at the last position. swaprank keeps that difference as the raw
+score and maps it with one sigmoid, which is exactly P(yes) = softmax over the {yes, no} logits
+(never a second sigmoid on top of the model's own). ``instruction=`` is handed to the model the way
+sentence-transformers 6 does it: as the ``prompt``, which a chat-template model receives as a
+system message (Qwen3-Reranker's template renders it as ``<Instruct>: ...``). The fast CPU path
+exports sequence-classification graphs only, so causal-LM rerankers stay on torch.
 """
 
 from __future__ import annotations
@@ -21,15 +30,18 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from swaprank.backends.base import BaseBackend, Scores, require, sigmoid
+from swaprank.backends.base import BaseBackend, Scores, require, sigmoid, warn_instruction_ignored
 from swaprank.backends.fastpath.choice import RUNTIMES, Plan, choose
 from swaprank.specs import BackendSpec, Option
 from swaprank.types import BackendUnavailableError, ConfigError
-from swaprank.windows import Limit, Windowing, WindowPolicy, window_options
+from swaprank.windows import Limit, TokenCounter, TokenizerCounter, Windowing, WindowPolicy, window_options
 
 logger = logging.getLogger(__name__)
 
 _PATH_PREFIXES = ("/", "./", "../", "~", ".\\", "..\\")
+# Tokens an LLM reranker's windows leave free: the template overhead is measured with an empty query
+# and document, and a BPE tokenizer may merge a token differently at the edges of the real ones.
+_TEMPLATE_MARGIN = 4
 
 
 class CrossEncoderBackend(BaseBackend):
@@ -60,12 +72,22 @@ class CrossEncoderBackend(BaseBackend):
                              choices=("auto", "sigmoid", "identity")),
         "backend": Option(str, None, "deprecated alias of runtime", choices=("torch", "onnx", "openvino")),
         "trust_remote_code": Option(bool, False, "allow custom model code from the hub"),
+        "instruction": Option(str, None, "task instruction for models that take one (LLM rerankers such as "
+                              "Qwen3-Reranker: their chat template's system/Instruct slot); other models "
+                              "warn once and score without it"),
     }
 
     def __init__(self, spec: BackendSpec, *, api_key: Any = None) -> None:
         super().__init__(spec)
         self._lock = threading.Lock()  # one forward pass at a time: tokenizers and infer requests are not shared
         self.artifact: Path | None = None
+        self.causal_lm = False  # an LLM reranker: scored by the yes/no logits after a chat-template prompt
+        self._prompt: str | None = None  # what predict() gets as prompt= (the instruction, when it applies)
+        self._counter: TokenCounter | None = None
+        self._templated = False  # the pair reaches the model wrapped in a prompt or chat template
+        instruction = self.option("instruction")
+        if instruction is not None and not instruction.strip():  # refused before a model is loaded
+            raise ConfigError("instruction= is empty; leave it out to use the model's default instruction")
         expanded = os.path.expanduser(spec.model)
         if spec.model.startswith(_PATH_PREFIXES) and not os.path.isdir(expanded):
             raise ConfigError(f"cross-encoder model directory does not exist: {spec.model!r}")
@@ -90,10 +112,27 @@ class CrossEncoderBackend(BaseBackend):
             if runtime not in ("auto", legacy):
                 raise ConfigError(f"backend={legacy} and runtime={runtime} disagree; backend is an alias of runtime")
             runtime = legacy
+        if _is_causal_lm(self.spec.model):
+            return self._causal_plan(runtime)
         plan = choose(runtime, self.option("precision"), self.option("quantize"))
         if plan.runtime != "torch":
             self._refuse_torch_options(plan)
         return plan
+
+    def _causal_plan(self, runtime: str) -> Plan:
+        """LLM rerankers run on torch only: the exporter writes sequence-classification graphs, and a
+        causal LM exported that way would score with a head it does not have. Asking for another
+        runtime or int8 is refused; ``precision=bf16`` falls back to torch with bfloat16 weights (the
+        yes/no logits are upcast to fp32 before the difference is taken)."""
+        if runtime not in ("auto", "torch"):
+            raise ConfigError(f"{self.spec.model!r} is an LLM (causal-LM) reranker; runtime={runtime} serves "
+                              "exported sequence-classification models only: use runtime=torch (the default)")
+        if self.option("quantize") == "int8":
+            raise ConfigError(f"{self.spec.model!r} is an LLM (causal-LM) reranker; quantize=int8 needs an "
+                              "ONNX/OpenVINO export, which LLM rerankers do not have: drop quantize=int8")
+        if self.option("calibration"):
+            raise ConfigError("calibration= applies to quantize=int8 only")
+        return Plan("torch", self.option("precision") or "fp32", "none")
 
     def _refuse_torch_options(self, plan: Plan) -> None:
         for name in ("dtype", "device"):
@@ -137,11 +176,73 @@ class CrossEncoderBackend(BaseBackend):
             self.tokenizer = PairTokenizer(hf_tokenizer.backend_tokenizer, self.max_length,
                                            int(hf_tokenizer.pad_token_id or 0))
         self._native = "sigmoid" if type(ce.activation_fn).__name__ == "Sigmoid" else type(ce.activation_fn).__name__
+        self._activation_fn: Any = None  # None: the model's own activation
+        logit_score = _yes_no_logit_score(ce)
+        if logit_score is not None:
+            # raw = logit(yes) - logit(no), untouched; _score_mapping applies the one sigmoid.
+            self.causal_lm = True
+            self._native = "identity"
+            self._activation_fn = require("torch", "cross-encoder").nn.Identity()
+            if self.option("activation") == "identity":
+                raise ConfigError(f"{model!r} is an LLM reranker: its raw score is the yes/no logit difference "
+                                  "(unbounded log-odds), so activation=identity would clip it; use auto or sigmoid")
+        try:  # both render probe pairs through the model's input format (its chat template, for an LLM)
+            self._prompt = self._resolve_instruction(ce)
+            # A prompt or a chat template wraps the pair in tokens a BERT-style pair count misses.
+            self._templated = self.causal_lm or self._prompt is not None or _chat_template_input(ce)
+            if self._templated:
+                self._counter = self._template_counter(ce)
+        except ValueError as exc:  # e.g. a chat template that drops the query or document role
+            raise BackendUnavailableError(f"could not load cross-encoder {model!r}: {exc}",
+                                          vendor=self.vendor) from exc
         self._predict_raw: Callable[[list[tuple[str, str]]], list[float]] = self._predict_torch
+
+    def _resolve_instruction(self, ce: Any) -> str | None:
+        """The prompt to pass to ``predict`` for ``instruction=``, or None (warning once) when the model
+        cannot take one.
+
+        A model takes an instruction when sentence-transformers 6 gives the prompt to it as part of
+        its input format: a chat template that renders the system message (checked by rendering a
+        probe pair with and without it), or prompts saved with the model (the instruction then takes
+        the saved prompt's place, prepended to the query). A plain BERT cross-encoder has neither;
+        prepending text it was never trained on would change its scores in unmeasured ways.
+        """
+        instruction = self.option("instruction")
+        if instruction is None:
+            return None
+        transformer = ce[0]
+        if _chat_template_input(ce):
+            probe = [("query", "document")]
+            with_prompt = transformer.preprocess(probe, prompt=instruction)["input_ids"]
+            without = transformer.preprocess(probe)["input_ids"]
+            if with_prompt.shape == without.shape and bool((with_prompt == without).all()):
+                warn_instruction_ignored(self.spec, "its chat template does not render a system message")
+                return None
+            return str(instruction)
+        if getattr(ce, "prompts", None):
+            return str(instruction)
+        warn_instruction_ignored(self.spec, "the model takes no instruction (no chat template with a system "
+                                 "message, no saved prompts)")
+        return None
+
+    def _template_counter(self, ce: Any) -> TokenCounter | None:
+        """Token counts for windows when the prompt wraps the pair: the template's own tokens (an
+        empty query and document rendered with the same prompt) take the place of the ``[CLS]``/``[SEP]``
+        a BERT pair adds, so a window plus the query plus the template fits ``max_length``."""
+        hf_tokenizer = getattr(ce, "tokenizer", None)
+        if hf_tokenizer is None or not getattr(hf_tokenizer, "is_fast", False):
+            return None
+        prompt = self._prompt
+        if prompt is None and hasattr(ce, "_resolve_prompt"):  # the model's saved default prompt, if any
+            prompt = ce._resolve_prompt(None, None)
+        features = ce[0].preprocess([("", "")], prompt=prompt)
+        counter = TokenizerCounter(hf_tokenizer.backend_tokenizer)
+        counter.special_tokens = int(features["attention_mask"].sum())
+        return counter
 
     def _predict_torch(self, pairs: list[tuple[str, str]]) -> list[float]:
         values = self._model.predict(pairs, batch_size=self.option("batch_size") or 32, show_progress_bar=False,
-                                     convert_to_numpy=True)
+                                     convert_to_numpy=True, prompt=self._prompt, activation_fn=self._activation_fn)
         return [float(v) for v in values.reshape(-1).tolist()]
 
     # ----------------------------------------------------------------- loading: exported artifacts
@@ -185,6 +286,8 @@ class CrossEncoderBackend(BaseBackend):
         self.tokenizer = scorer.tokenizer
         self._native = manifest.activation
         self._predict_raw = scorer.predict
+        if self.option("instruction") is not None:  # exported artifacts are sequence-classification models
+            warn_instruction_ignored(self.spec, "exported artifacts score plain (query, document) pairs")
 
     def _score_mapping(self) -> Callable[[float], float]:
         """Decide once how this model's native output becomes a [0, 1] score."""
@@ -203,7 +306,10 @@ class CrossEncoderBackend(BaseBackend):
     # ----------------------------------------------------------------- scoring
 
     def windowing(self) -> Windowing | None:
-        if self.tokenizer is None:  # a slow (Python) tokenizer: no offsets, so no windows
+        if self._counter is not None:  # a prompt wraps the pair (LLM rerankers): the template counts as overhead
+            return Windowing(self._counter, Limit(self.max_length, margin=_TEMPLATE_MARGIN),
+                             WindowPolicy.from_options(self.option))
+        if self._templated or self.tokenizer is None:  # a slow (Python) tokenizer: no offsets, so no windows
             return None
         # No margin: a window cut inside a word may re-tokenize a token longer, which the model's own
         # truncation then drops; these windows are exactly the ones measured in benchmarks/RESULTS.md.
@@ -235,6 +341,57 @@ class CrossEncoderBackend(BaseBackend):
                 f"cross-encoder {self.spec.model!r} failed to score: {type(exc).__name__}: {exc}",
                 vendor=self.vendor,
             ) from exc
+
+
+def _chat_template_input(ce: Any) -> bool:
+    """Whether sentence-transformers renders this model's pairs through its chat template (the
+    ``message`` modality), where a prompt arrives as a system message."""
+    modalities = (getattr(ce[0], "modality_config", None) if len(ce) else None) or {}
+    return "message" in modalities
+
+
+def _yes_no_logit_score(ce: Any) -> Any:
+    """The model's ``LogitScore`` module when it scores logit(yes) - logit(no), else None.
+
+    A ``LogitScore`` with only a true token (zerank-style) outputs one logit, not log-odds: a
+    sigmoid of it is not P(yes), so such models keep their own saved activation like any other.
+    """
+    try:
+        from sentence_transformers.cross_encoder.modules.logit_score import LogitScore
+    except ImportError:  # sentence-transformers < 5.4: no causal-LM cross-encoders
+        return None
+    last = ce[len(ce) - 1] if len(ce) else None
+    if isinstance(last, LogitScore) and last.false_token_id is not None:
+        return last
+    return None
+
+
+def _is_causal_lm(model: str) -> bool:
+    """Whether ``model``'s config.json names a ``*ForCausalLM`` architecture, read without the network
+    (a local directory, or a hub id already in the local cache); False when it cannot be told, in
+    which case the exporter refuses a causal LM itself (:func:`swaprank.backends.fastpath.export`)."""
+    import json
+
+    expanded = os.path.expanduser(model)
+    path: str | None = os.path.join(expanded, "config.json")
+    if not os.path.isdir(expanded):
+        path = None
+        if model.count("/") == 1 and not model.startswith(_PATH_PREFIXES):
+            try:
+                from huggingface_hub import try_to_load_from_cache
+
+                found = try_to_load_from_cache(repo_id=model, filename="config.json")
+                path = found if isinstance(found, str) else None
+            except Exception:  # no huggingface_hub, an invalid repo id, an unreadable cache
+                path = None
+    if path is None or not os.path.isfile(path):
+        return False
+    try:
+        with open(path, encoding="utf-8") as handle:
+            architectures = json.load(handle).get("architectures") or []
+    except (OSError, ValueError):
+        return False
+    return any(str(name).endswith("ForCausalLM") for name in architectures)
 
 
 def _hub_hint(expanded: str) -> str:

@@ -25,7 +25,7 @@ from swaprank.backends.fastpath.calibration import Pair, digest_pairs, sample_pa
 from swaprank.backends.fastpath.sessions import ArtifactScorer
 from swaprank.backends.fastpath.telemetry import disable_runtime_telemetry
 from swaprank.backends.fastpath.tokenize import PairTokenizer
-from swaprank.types import BackendUnavailableError
+from swaprank.types import BackendUnavailableError, ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -215,6 +215,15 @@ def check_parity(result: dict[str, Any], kind: str, label: str, max_diff: float 
         )
 
 
+def _is_causal(ce: Any) -> bool:
+    """Whether sentence-transformers loaded ``ce`` as a causal LM scored by a ``LogitScore`` module."""
+    try:
+        from sentence_transformers.cross_encoder.modules.logit_score import LogitScore
+    except ImportError:
+        return False
+    return any(isinstance(module, LogitScore) for module in ce)
+
+
 def build_artifact(model: str, out: Path, *, runtime: str, precision: str, quantize: str,
                    source_digest: str, calibration: Sequence[Pair] | None = None,
                    trust_remote_code: bool = False, parity_max_diff: float | None = None,
@@ -224,6 +233,10 @@ def build_artifact(model: str, out: Path, *, runtime: str, precision: str, quant
     st = require("sentence_transformers", "cross-encoder")
     started = time.perf_counter()
     ce = st.CrossEncoder(model, device="cpu", trust_remote_code=trust_remote_code)
+    if _is_causal(ce):
+        raise ConfigError(f"cannot export {describe_source(model)!r}: it is an LLM (causal-LM) reranker, scored "
+                          "from its next-token logits; the fast path exports sequence-classification models "
+                          "only, so serve it with runtime=torch")
     hf_tokenizer = ce.tokenizer
     if not getattr(hf_tokenizer, "is_fast", False):
         raise BackendUnavailableError(
