@@ -79,3 +79,110 @@ def build_tiny_cross_encoder(
     model.save_pretrained(target)
     tokenizer.save_pretrained(target)
     return target
+
+
+def build_tiny_colbert(target: Path, *, document_length: int = 48, query_length: int = 16, seed: int = 0,
+                       query_expansion: int | None = None) -> Path:
+    """Write a tiny random ColBERT model (sentence-transformers' native multi-vector layout) to ``target``.
+
+    The layout a real checkpoint has: a BERT backbone with ``[Q]``/``[D]`` prefix tokens registered
+    on its tokenizer (single special pieces, as ColBERT checkpoints do), query/document lengths on
+    the Transformer module, a linear projection to 16 dims and the scoring mask with a punctuation
+    skiplist on documents. No Normalize module, on purpose: the backend must normalise itself. The
+    weights are random, so its scores mean nothing; the mechanics (encoding, MaxSim, windows,
+    cache) are real. ``query_expansion``: classic ColBERT query augmentation (queries padded with
+    [MASK] to that many tokens, which are scored too). Built from the all-MiniLM-L6-v2 tokenizer
+    shipped in a pip package, no hub.
+    """
+    import string
+
+    import torch
+    from sentence_transformers import MultiVectorEncoder
+    from sentence_transformers.base.modules import Transformer
+    from sentence_transformers.base.modules.dense import Dense
+    from sentence_transformers.multi_vector_encoder.modules import MultiVectorMask
+    from transformers import AddedToken, AutoTokenizer, BertConfig, BertModel
+
+    backbone = target / "backbone"
+    tokenizer = AutoTokenizer.from_pretrained(bi_encoder_path())
+    tokenizer.model_max_length = 128
+    tokenizer.add_special_tokens({"additional_special_tokens": [AddedToken("[Q]", normalized=False, special=True),
+                                                                AddedToken("[D]", normalized=False, special=True)]})
+    torch.manual_seed(seed)
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=128, initializer_range=0.6)
+    BertModel(config).eval().save_pretrained(backbone)
+    tokenizer.save_pretrained(backbone)
+    modules = [
+        Transformer(str(backbone), query_length=query_length, document_length=document_length,
+                    query_expansion={"strategy": "fixed", "length": query_expansion} if query_expansion else None),
+        Dense(32, 16, bias=False, activation_function=None, module_input_name="token_embeddings"),
+        MultiVectorMask(skiplist_words=list(string.punctuation)),
+    ]
+    model = MultiVectorEncoder(modules=modules, device="cpu", prompts={"query": "[Q] ", "document": "[D] "})
+    model.save(str(target / "model"))
+    return target / "model"
+
+
+# Qwen3-Reranker's prompt as sentence-transformers 6 renders it from (query, document) pairs: the pair
+# becomes one "query" and one "document" message, an instruction (CrossEncoder.predict's prompt=)
+# a "system" message, which this template puts in the <Instruct> slot (default: Qwen's web-search one).
+QWEN3_DEFAULT_INSTRUCTION = "Given a web search query, retrieve relevant passages that answer the query"
+QWEN3_RERANKER_TEMPLATE = (
+    '{%- set instruction = messages | selectattr("role", "eq", "system") | map(attribute="content") | first'
+    ' | default("' + QWEN3_DEFAULT_INSTRUCTION + '") -%}\n'
+    '{%- set query = messages | selectattr("role", "eq", "query") | map(attribute="content") | first -%}\n'
+    '{%- set document = messages | selectattr("role", "eq", "document") | map(attribute="content") | first -%}\n'
+    '<|im_start|>system\nJudge whether the Document meets the requirements based on the Query and the Instruct '
+    'provided. Note that the answer can only be "yes" or "no".<|im_end|>\n<|im_start|>user\n'
+    '<Instruct>: {{ instruction }}\n<Query>: {{ query }}\n<Document>: {{ document }}<|im_end|>\n'
+    '<|im_start|>assistant\n<think>\n\n</think>\n\n'
+)
+_QWEN3_VOCABULARY = (  # the words the tests' texts and the template use; any other word is [UNK]
+    "yes no the a of and to is in Judge whether Document meets requirements based on Query Instruct provided "
+    "Note that answer can only be system user assistant Given web search query retrieve relevant passages "
+    "vitamin d reduce risk bone fractures fracture supplementation older adults randomized trial calcium "
+    "women sourdough bread needs long slow rise mineral density measured x ray filler sentence number "
+    "about unrelated matters claim find evidence supports it scientific"
+)
+
+
+def build_tiny_qwen3_reranker(
+    target: Path, *, max_positions: int = 128, seed: int = 0, template: str = QWEN3_RERANKER_TEMPLATE
+) -> Path:
+    """Write a tiny random Qwen3-Reranker-shaped model to ``target``, offline.
+
+    The layout is what sentence-transformers 6 loads as an LLM reranker with no saved modules: a
+    ``Qwen3ForCausalLM`` config (so ``CrossEncoder`` builds Transformer(text-generation) +
+    LogitScore(yes, no)), a fast tokenizer with ``yes``/``no`` and the chat special tokens, and the
+    reranker's chat template. The tokenizer is a word-level one over a small vocabulary (unknown
+    words map to ``[UNK]``), so the weights stay tiny; the scores mean nothing.
+    """
+    import torch
+    from tokenizers import AddedToken, Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast, Qwen3Config, Qwen3ForCausalLM
+
+    vocab: dict[str, int] = {"[UNK]": 0}
+    for word in [*_QWEN3_VOCABULARY.split(), *(str(i) for i in range(100)), *".,:;<>\"'?!-/()"]:
+        vocab.setdefault(word, len(vocab))
+    backend = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    backend.pre_tokenizer = pre_tokenizers.Whitespace()
+    backend.add_special_tokens([AddedToken(t, special=True, normalized=False)
+                                for t in ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<think>", "</think>")])
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="[UNK]", pad_token="<|endoftext|>",
+                                        eos_token="<|im_end|>", model_max_length=max_positions,
+                                        padding_side="left")
+    tokenizer.chat_template = template
+    torch.manual_seed(seed)
+    config = Qwen3Config(
+        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=2, num_key_value_heads=1, head_dim=16, max_position_embeddings=max_positions,
+        tie_word_embeddings=False, initializer_range=0.5,  # wide enough that yes/no logits differ by pair
+        pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id, bos_token_id=None,
+    )
+    model = Qwen3ForCausalLM(config)
+    model.eval()
+    target.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(target)
+    tokenizer.save_pretrained(target)
+    return target

@@ -32,6 +32,7 @@ BackendFactory = Callable[..., "Backend"]
 
 _BUILTIN: dict[str, str] = {
     "cross-encoder": "swaprank.backends.cross_encoder:CrossEncoderBackend",
+    "colbert": "swaprank.backends.colbert:ColBERTBackend",
     "cohere": "swaprank.backends.cohere:CohereBackend",
     "voyage": "swaprank.backends.voyage:VoyageBackend",
     "jina": "swaprank.backends.jina:JinaBackend",
