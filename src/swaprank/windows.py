@@ -14,11 +14,11 @@ query and the special tokens. Two geometries, measured on SciFact (benchmarks/RE
   one is aligned to the document's end, so every passage of up to ``W // 2 + 1`` tokens lies whole
   inside at least one window wherever it sits (for a passage starting at token ``a``, the window
   starting at ``S * floor(a / S)``, or the last window, contains it). With the evidence buried past
-  token 512 it recovers 86.7% of the short-document nDCG@10 on all 300 queries, where a 32-token
+  token 512 it recovers 87.4% of the short-document nDCG@10 on all 300 queries, where a 32-token
   overlap recovers 75.1%: a relevant abstract cut in two is scored as two diluted halves.
 - ``half_window_overlap=false``: consecutive windows share ``window_overlap`` tokens (32), the last
   one ends with the document (it may be short); about half the windows. On ordinary SciFact
-  abstracts (1 in 8 over 512 tokens) it ranks slightly better (0.6613 vs 0.6562 nDCG@10).
+  abstracts (1 in 8 over 512 tokens) it ranks slightly better (0.6613 vs 0.6583 nDCG@10).
 
 ``max_windows`` caps the cost per document: the first windows are kept, the rest of the
 document is cut, and the document is counted as truncated (never silently).
