@@ -12,15 +12,12 @@ from __future__ import annotations
 
 import logging
 import traceback
+from contextlib import ExitStack
 from typing import Any
 
 import pytest
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.documents import Document as LCDocument
-from llama_index.core.bridge.pydantic import Field
-from llama_index.core.instrumentation import get_dispatcher
-from llama_index.core.instrumentation.event_handlers import BaseEventHandler
-from llama_index.core.instrumentation.events import BaseEvent
 from llama_index.core.schema import NodeWithScore, TextNode
 
 from swaprank import Reranker
@@ -30,6 +27,7 @@ from swaprank.redaction import redact_url, redacted_spec
 from swaprank.registry import clear_cache
 from tests.fakes import FakeServer, Fault
 from tests.fakes.helpers import DOCS, QUERY, TEST_KEY, spec
+from tests.llama_events import recording
 from tests.otel_support import spans  # noqa: F401 - fixture
 
 pytest_plugins = ["tests.fakes.fixtures"]
@@ -40,17 +38,6 @@ SECRETS = (USER, PASSWORD, TEST_KEY)
 
 def with_userinfo(url: str) -> str:
     return url.replace("http://", f"http://{USER}:{PASSWORD}@")
-
-
-class Events(BaseEventHandler):
-    seen: list[str] = Field(default_factory=list)
-
-    @classmethod
-    def class_name(cls) -> str:
-        return "Events"
-
-    def handle(self, event: BaseEvent, **kwargs: Any) -> None:
-        self.seen.append(repr(event.model_dump()))
 
 
 class Runs(BaseCallbackHandler):
@@ -90,8 +77,9 @@ def test_url_credentials_and_keys_never_leave_the_config(fake_servers: dict[str,
         tei.script(*[Fault.server_error(503)] * 3)
         cohere.script(*[Fault.server_error(503)] * 3)
 
-    events, runs = Events(seen=[]), Runs()
-    get_dispatcher().add_event_handler(events)
+    runs = Runs()
+    stack = ExitStack()
+    events = stack.enter_context(recording(only_rerank=False))  # every LlamaIndex event, not only rerank's
     shown: list[str] = []
     caplog.set_level(logging.DEBUG)
     try:
@@ -117,13 +105,13 @@ def test_url_credentials_and_keys_never_leave_the_config(fake_servers: dict[str,
             Reranker(f"{tei_spec} | {spec(cohere)}", api_key=keys).rerank(QUERY, DOCS)
         shown += ["".join(traceback.format_exception(failure.value)), repr(failure.value)]
     finally:
-        get_dispatcher().event_handlers.remove(events)
+        stack.close()
         tei.settle()
         cohere.settle()
     logs = [record.getMessage() for record in caplog.records]
     assert any("retrying" in line for line in logs) and any("falling back" in line for line in logs)
-    user_data = events.seen + runs.seen + span_text(spans) + [repr(d.metadata) for d in docs] + [
-        repr(n.node.metadata) for n in nodes]
+    user_data = [repr(e.model_dump()) for e in events.events] + runs.seen + span_text(spans)
+    user_data += [repr(d.metadata) for d in docs] + [repr(n.node.metadata) for n in nodes]
     assert user_data and span_text(spans)
     for channel in (shown, logs, user_data):
         for text in channel:

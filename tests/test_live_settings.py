@@ -11,10 +11,6 @@ from typing import Any
 import pytest
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.documents import Document as LCDocument
-from llama_index.core.bridge.pydantic import Field
-from llama_index.core.instrumentation import get_dispatcher
-from llama_index.core.instrumentation.event_handlers import BaseEventHandler
-from llama_index.core.instrumentation.events import BaseEvent
 from llama_index.core.instrumentation.events.rerank import ReRankEndEvent, ReRankStartEvent
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 from pydantic import ValidationError
@@ -23,6 +19,7 @@ from swaprank import ConfigError, Reranker
 from swaprank.langchain import RerankCompressor
 from swaprank.llama_index import RerankPostprocessor
 from tests import scripted_backend
+from tests.llama_events import RerankEvents, recording
 
 TEXTS = ["s=0.2 beta", "s=0.9 alpha", "s=0.5 gamma", "s=0.7 delta", "s=0.1 eps"]
 BY_SCORE = [1, 3, 2, 0, 4]  # indices by descending score
@@ -41,24 +38,10 @@ def docs() -> list[LCDocument]:
     return [LCDocument(page_content=t, id=f"d{i}") for i, t in enumerate(TEXTS)]
 
 
-class Events(BaseEventHandler):
-    events: list[BaseEvent] = Field(default_factory=list)
-
-    @classmethod
-    def class_name(cls) -> str:
-        return "Events"
-
-    def handle(self, event: BaseEvent, **kwargs: Any) -> None:
-        if isinstance(event, (ReRankStartEvent, ReRankEndEvent)):
-            self.events.append(event)
-
-
 @pytest.fixture
-def events() -> Iterator[Events]:
-    handler = Events(events=[])
-    get_dispatcher().add_event_handler(handler)
-    yield handler
-    get_dispatcher().event_handlers.remove(handler)
+def events() -> Iterator[RerankEvents]:
+    with recording() as handler:
+        yield handler
 
 
 class Runs(BaseCallbackHandler):
@@ -73,7 +56,7 @@ class Runs(BaseCallbackHandler):
 # ------------------------------------------------------------------ live settings
 
 
-def test_llama_index_top_n_assigned_after_construction_applies_and_is_reported(events: Events) -> None:
+def test_llama_index_top_n_assigned_after_construction_applies_and_is_reported(events: RerankEvents) -> None:
     post = RerankPostprocessor(model="scripted", top_n=5)
     post.top_n = 1
     out = post.postprocess_nodes(nodes(), query_str="q")
@@ -183,7 +166,7 @@ def test_min_results_in_both_adapters() -> None:
 # ------------------------------------------------------------------ events on every path
 
 
-def test_llama_index_end_event_on_passthrough_and_on_failure(events: Events) -> None:
+def test_llama_index_end_event_on_passthrough_and_on_failure(events: RerankEvents) -> None:
     passthrough = RerankPostprocessor(model="scripted?fail=true", on_error="passthrough")
     out = passthrough.postprocess_nodes(nodes(), query_str="q")
     assert len(out) == 5
@@ -202,7 +185,7 @@ def test_llama_index_end_event_on_passthrough_and_on_failure(events: Events) -> 
     assert [type(e) for e in events.events] == [ReRankStartEvent, ReRankEndEvent]
 
 
-def test_llama_index_end_event_says_who_served(events: Events) -> None:
+def test_llama_index_end_event_says_who_served(events: RerankEvents) -> None:
     post = RerankPostprocessor(model="scripted:a?fail=true | scripted:b", top_n=2)
     post.postprocess_nodes(nodes(), query_str="q")
     start, end = events.events

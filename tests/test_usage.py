@@ -5,15 +5,9 @@ event and node metadata."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import pytest
 from langchain_core.documents import Document as LCDocument
-from llama_index.core.bridge.pydantic import Field
-from llama_index.core.instrumentation import get_dispatcher
-from llama_index.core.instrumentation.event_handlers import BaseEventHandler
-from llama_index.core.instrumentation.events import BaseEvent
-from llama_index.core.instrumentation.events.rerank import ReRankEndEvent
 from llama_index.core.schema import MetadataMode, NodeWithScore, TextNode
 
 from swaprank import Reranker, Usage
@@ -22,6 +16,7 @@ from swaprank.llama_index import RerankPostprocessor
 from swaprank.registry import clear_cache
 from tests.fakes import FakeServer, Fault, token_count
 from tests.fakes.helpers import DOCS, NO_USAGE, QUERY, TEST_KEY, rerank, spec
+from tests.llama_events import recording
 
 pytest_plugins = ["tests.fakes.fixtures"]
 
@@ -57,28 +52,12 @@ def test_local_models_add_no_usage_keys(tiny_spec: str) -> None:
     assert all("rerank_usage" not in d.metadata and "total_tokens" not in d.metadata for d in out)
 
 
-class EndEvents(BaseEventHandler):
-    ends: list[ReRankEndEvent] = Field(default_factory=list)
-
-    @classmethod
-    def class_name(cls) -> str:
-        return "EndEvents"
-
-    def handle(self, event: BaseEvent, **kwargs: Any) -> None:
-        if isinstance(event, ReRankEndEvent):
-            self.ends.append(event)
-
-
 @pytest.mark.parametrize("vendor", ["voyage", "cohere"])
 def test_llama_index_end_event_and_nodes_carry_usage(server: FakeServer) -> None:
-    handler = EndEvents(ends=[])
-    get_dispatcher().add_event_handler(handler)
-    try:
+    with recording() as handler:
         post = RerankPostprocessor(model=spec(server), top_n=2, api_key=TEST_KEY)
         nodes = [NodeWithScore(node=TextNode(text=t, id_=f"n{i}"), score=0.5) for i, t in enumerate(DOCS)]
         out = post.postprocess_nodes(nodes, query_str=QUERY)
-    finally:
-        get_dispatcher().event_handlers.remove(handler)
     usage = expected_usage(server.vendor, [DOCS]).as_dict()
     assert handler.ends[0].tags["usage"] == usage
     assert handler.ends[0].tags["model_name"] == spec(server).split("?")[0]
