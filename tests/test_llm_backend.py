@@ -479,3 +479,27 @@ def test_a_failing_query_carries_what_the_other_queries_billed(chat: FakeChat, m
     with pytest.raises(BackendUnavailableError) as caught:
         rr.rerank_many(queries, lists) if mode == "sync" else asyncio.run(rr.arerank_many(queries, lists))
     assert caught.value.usage is not None and caught.value.usage.total_tokens == 30
+
+
+# ------------------------------------------------------------------ the CLI and swaprank eval
+
+
+@pytest.mark.parametrize("mode_option", ["listwise", "pointwise"])
+def test_cli_rerank_and_eval_run_an_llm(chat: FakeChat, mode_option: str, tmp_path: Any,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from swaprank.cli import main
+    from tests.test_eval_metrics import write_tiny_beir
+
+    spec = llm(chat, f"mode={mode_option}")
+    assert main(["rerank", "--model", spec, "-q", QUERY, "--top-n", "3", *DOCS]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    best = sorted(range(N), key=lambda i: (-relevance(QUERY, DOCS[i]), i))[:3]
+    assert [line["index"] for line in lines] == best  # the fake ranks by its relevance(); not a quality claim
+    out = tmp_path / "out"
+    assert main(["eval", "--data", str(write_tiny_beir(tmp_path / "tiny")), "--candidates", "2", "--model", spec,
+                 "--out", str(out), "--no-progress"]) == 0
+    rows = json.loads((out / "tiny-test.json").read_text())["rows"]
+    row = next(r for r in rows if r.get("model"))
+    assert row["docs_scored"] > 0 and not row.get("error")

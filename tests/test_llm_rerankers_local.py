@@ -250,3 +250,41 @@ def test_export_refuses_a_causal_lm(qwen_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="LLM"):
         build_artifact(str(qwen_dir), tmp_path, runtime="onnx", precision="fp32", quantize="none",
                        source_digest="test")
+
+
+# ----------------------------------------------------------------------------- every surface, one policy
+
+
+def test_through_both_adapters_the_cli_and_eval_with_instruction(qwen_dir: Path, hand: HandScorer, tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from langchain_core.documents import Document as LCDocument
+    from llama_index.core.schema import MetadataMode, NodeWithScore, TextNode
+
+    from swaprank.cli import main
+    from swaprank.langchain import RerankCompressor
+    from swaprank.llama_index import RerankPostprocessor
+    from tests.test_eval_metrics import write_tiny_beir
+
+    instruction = "Given a claim, find passages that support it"
+    spec = f"cross-encoder:{qwen_dir}?instruction={instruction.replace(' ', '%20')}"
+    expected = [hand.score(QUERY, d, instruction=instruction)[0] for d in DOCS]
+    order = sorted(range(len(DOCS)), key=lambda i: -expected[i])[:2]
+
+    docs = RerankCompressor(model=spec, top_n=2).compress_documents([LCDocument(page_content=d) for d in DOCS], QUERY)
+    assert [d.page_content for d in docs] == [DOCS[i] for i in order]
+    assert [d.metadata["relevance_score"] for d in docs] == pytest.approx([expected[i] for i in order], abs=1e-5)
+    nodes = RerankPostprocessor(model=spec, top_n=2, metadata_mode=MetadataMode.NONE).postprocess_nodes(
+        [NodeWithScore(node=TextNode(text=d, id_=f"n{i}")) for i, d in enumerate(DOCS)], query_str=QUERY)
+    assert [n.node.node_id for n in nodes] == [f"n{i}" for i in order]
+
+    assert main(["rerank", "--model", spec, "-q", QUERY, "--top-n", "2", *DOCS]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["index"] for line in lines] == order
+    out = tmp_path / "out"
+    assert main(["eval", "--data", str(write_tiny_beir(tmp_path / "tiny")), "--candidates", "2", "--model", spec,
+                 "--out", str(out), "--no-progress"]) == 0
+    rows = json.loads((out / "tiny-test.json").read_text())["rows"]
+    row = next(r for r in rows if r.get("model"))
+    assert row["docs_scored"] > 0 and not row.get("error")
