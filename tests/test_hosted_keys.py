@@ -123,3 +123,22 @@ def test_one_key_is_not_sent_to_another_vendor(fake_servers: dict[str, FakeServe
         return  # refusing an ambiguous single key for a mixed chain is a fix too
     assert result.model.startswith("tei:")
     assert "authorization" not in tei.requests[0].headers
+
+
+def test_instruction_is_accepted_and_ignored_with_one_warning(server: FakeServer, caplog: pytest.LogCaptureFixture,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rerank API has no instruction field: the option is accepted (one string for a whole chain)
+    and ignored loudly, once, with the request unchanged."""
+    from swaprank.backends import base
+
+    monkeypatch.setattr(base, "_warned", set())
+    registry.clear_cache()
+    model = spec(server, instruction="find%20the%20passage%20that%20answers")
+    with caplog.at_level("WARNING", logger="swaprank"):
+        result = rerank(Reranker(model, api_key=TEST_KEY), "sync")
+        registry.clear_cache()
+        rerank(Reranker(model, api_key=TEST_KEY), "sync")  # a second backend of the same spec: no second warning
+    assert len(result) == len(DOCS)
+    warnings = [r.getMessage() for r in caplog.records if "ignores instruction=" in r.getMessage()]
+    assert len(warnings) == 1 and server.vendor in warnings[0]
+    assert "find the passage" not in repr(server.requests[0].body)

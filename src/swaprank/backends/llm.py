@@ -249,6 +249,7 @@ def position_scores(order: Sequence[int]) -> list[float]:
 
 class LLMBackend(HostedBackend):
     vendor: ClassVar[str] = "llm"
+    takes_instruction: ClassVar[bool] = True  # the prompt carries it
     default_model: ClassVar[str | None] = None
     model_hint: ClassVar[str] = "none: the chat model's name (`gpt-4o-mini`, `qwen2.5:7b`...)"
     sdk_loggers: ClassVar[tuple[str, ...]] = ("openai", "httpx2", "httpcore2")  # recent openai releases speak httpx2

@@ -29,7 +29,7 @@ import httpx
 from pydantic import SecretStr
 from tenacity import AsyncRetrying, RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
-from swaprank.backends.base import BaseBackend, Scores, resolve_api_key, sigmoid
+from swaprank.backends.base import BaseBackend, Scores, resolve_api_key, sigmoid, warn_instruction_ignored
 from swaprank.backends.limits import LengthLimits, length_options
 from swaprank.net.answers import Part
 from swaprank.net.clients import JsonHTTP
@@ -79,6 +79,10 @@ def network_options(*, max_docs_per_request: int, base_url: bool = True, max_len
     }
     if base_url:
         options["base_url"] = Option(str, None, "self-hosted or proxy endpoint instead of the vendor's")
+    # Accepted everywhere, so one instruction can be written on every member of a chain; a rerank API
+    # without an instruction field ignores it, with one warning (never silently).
+    options["instruction"] = Option(str, None, "task instruction, for backends that take one (llm:); "
+                                    "the others warn once that they ignore it")
     return {**options, **length_options(max_length=max_length)}
 
 
@@ -99,6 +103,8 @@ class HostedBackend(LengthLimits, BaseBackend):
     # (per instance when the SDK is imported lazily).
     timeout_errors: tuple[type[BaseException], ...] = ()
     connection_errors: tuple[type[BaseException], ...] = ()
+    # Whether the request carries ``instruction=`` to the model; the others warn once and ignore it.
+    takes_instruction: ClassVar[bool] = False
 
     def __init__(self, spec: BackendSpec, *, api_key: SecretStr | str | None = None) -> None:
         super().__init__(spec)
@@ -109,6 +115,8 @@ class HostedBackend(LengthLimits, BaseBackend):
                 f"no API key for {self.vendor}: pass api_key=... or set {names}", vendor=self.vendor, attempts=0,
             )
         redact_sdk_logs(self, self.sdk_loggers)
+        if self.option("instruction") is not None and not self.takes_instruction:
+            warn_instruction_ignored(spec, f"the {self.vendor} rerank API has no instruction field")
         self._init_limits()
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
