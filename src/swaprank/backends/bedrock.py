@@ -35,7 +35,7 @@ from pydantic import SecretStr
 from swaprank.backends.base import require
 from swaprank.net import HostedBackend, HTTPStatusFailure, Part, network_options, ranked_scores, request_id_from
 from swaprank.net.errors import MESSAGE_LIMIT
-from swaprank.net.logs import _redact_keys, redact_sdk_logs
+from swaprank.net.logs import redact_sdk_logs, watch_secrets
 from swaprank.redaction import MASK, redact_text
 from swaprank.specs import BackendSpec, Option
 from swaprank.types import AuthenticationError, BadRequestError, BadResponseError, ConfigError
@@ -104,7 +104,7 @@ class BedrockBackend(HostedBackend):
             self._client = self._build(self.option("timeout"))
         except (exc.InvalidRegionError, ValueError) as error:  # a malformed region or endpoint URL
             raise ConfigError(f"bedrock: {error}") from None
-        _redact_keys.watch(self)
+        watch_secrets(self)
         redact_sdk_logs(self, _sdk_logger_names())
 
     def key_required(self) -> bool:

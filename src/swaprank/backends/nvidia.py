@@ -108,13 +108,9 @@ class NvidiaBackend(JsonRerankBackend):
         answer = _answer_or_pending(await _acaught(self._http.apost(self.url, self._body(query, texts), timeout)))
         while isinstance(answer, str):
             await asyncio.sleep(POLL_INTERVAL)
-            answer = _answer_or_pending(await _acaught(self._aget(_status_url(answer), timeout)))
+            answer = _answer_or_pending(await _acaught(self._http.aget(_status_url(answer), timeout)))
         return self._read(*answer, len(texts))
 
-    async def _aget(self, url: str, timeout: float) -> tuple[Any, httpx.Headers]:
-        """GET on this event loop's client (JsonHTTP has only a sync ``get``)."""
-        response = await self._http._aclients.get().get(url, headers=self._auth(), timeout=timeout)
-        return self._http._read(response)
 
 
 def _caught(call: Callable[..., tuple[Any, httpx.Headers]], *args: Any) -> Any:

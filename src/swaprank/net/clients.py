@@ -59,6 +59,9 @@ class JsonHTTP:
     def get(self, url: str, timeout: float) -> tuple[Any, httpx.Headers]:
         return self._read(self._client.get(url, headers=self._headers(), timeout=timeout))
 
+    async def aget(self, url: str, timeout: float) -> tuple[Any, httpx.Headers]:
+        return self._read(await self._aclients.get().get(url, headers=self._headers(), timeout=timeout))
+
     async def apost(self, url: str, body: Any, timeout: float) -> tuple[Any, httpx.Headers]:
         response = await self._aclients.get().post(url, json=body, headers=self._headers(), timeout=timeout)
         return self._read(response)

@@ -45,6 +45,12 @@ _redact_keys = RedactKeys()
 HTTP_LOGGERS = ("httpx", "httpcore")
 
 
+def watch_secrets(backend: HostedBackend) -> None:
+    """Scrub this backend's secrets (``backend._scrub``) from SDK and HTTP log records even when it
+    has no API key: credentials from elsewhere (the AWS chain) are secrets too."""
+    _redact_keys.watch(backend)
+
+
 def redact_sdk_logs(backend: HostedBackend, logger_names: Sequence[str]) -> None:
     if backend.secret() is not None:
         _redact_keys.watch(backend)
