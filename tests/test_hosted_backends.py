@@ -164,7 +164,9 @@ def test_missing_key_for_a_vendor_endpoint_names_the_env_vars(model: str, env: s
 
 
 @pytest.mark.parametrize(("vendor_name", "env"), [("cohere", "CO_API_KEY"), ("cohere", "COHERE_API_KEY"),
-                                                  ("voyage", "VOYAGE_API_KEY"), ("jina", "JINAAI_API_KEY")])
+                                                  ("voyage", "VOYAGE_API_KEY"), ("jina", "JINAAI_API_KEY"),
+                                                  ("vllm", "VLLM_API_KEY"), ("llamacpp", "LLAMACPP_API_KEY"),
+                                                  ("infinity", "INFINITY_API_KEY")])
 def test_key_is_read_from_the_environment(fake_servers: dict[str, FakeServer], monkeypatch: pytest.MonkeyPatch,
                                           vendor_name: str, env: str) -> None:
     fake = fake_servers[vendor_name]

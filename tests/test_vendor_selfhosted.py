@@ -71,19 +71,6 @@ def test_vllm_endpoint_is_checked() -> None:
         Reranker("vllm:m?base_url=http://127.0.0.1:1&endpoint=classify")
 
 
-@pytest.mark.parametrize(("vendor", "env"), [("vllm", "VLLM_API_KEY"), ("llamacpp", "LLAMACPP_API_KEY"),
-                                             ("infinity", "INFINITY_API_KEY")])
-def test_key_comes_from_the_vendor_env_var(fake_servers: dict[str, FakeServer], monkeypatch: pytest.MonkeyPatch,
-                                           vendor: str, env: str) -> None:
-    fake = fake_servers[vendor]
-    fake.reset()
-    fake.api_key = TEST_KEY
-    monkeypatch.setenv(env, TEST_KEY)
-    clear_cache()
-    Reranker(spec(fake)).rerank(QUERY, DOCS)
-    assert fake.requests[0].headers["authorization"] == f"Bearer {TEST_KEY}"
-
-
 @pytest.mark.parametrize("vendor", ["vllm", "llamacpp", "infinity"])
 def test_no_key_is_needed_nor_sent(fake_servers: dict[str, FakeServer], vendor: str) -> None:
     fake = fake_servers[vendor]
