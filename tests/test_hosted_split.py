@@ -5,7 +5,6 @@ concurrency, merge by global index, usage summed over the parts.
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 
@@ -54,13 +53,12 @@ def test_tei_splits_at_32_texts_by_default(fake_servers: dict[str, FakeServer]) 
 
 
 def test_parts_run_concurrently_within_the_bound(server: FakeServer, mode: str) -> None:
-    server.latency = 0.15
-    start = time.monotonic()
+    server.latency = 0.15  # long enough that the parts overlap at the server
     result = rerank(reranker(server, max_docs_per_request=4, max_concurrency=3), mode, docs=MANY[:24])
-    elapsed = time.monotonic() - start
     assert len(server.requests) == 6
-    assert server.max_inflight == 3  # concurrent, and never more than max_concurrency
-    assert elapsed < 0.15 * 6 * 0.75  # two waves of three, not six requests one after another
+    # Three in flight at once proves the parts overlap, and never more than max_concurrency;
+    # measured at the server, not by a wall clock that a loaded CI machine stretches.
+    assert server.max_inflight == 3
     assert sorted(d.index for d in result) == list(range(24))
 
 
