@@ -22,6 +22,8 @@ from tests.fakes.helpers import DOCS, QUERY, TEST_KEY, rerank, spec
 
 pytest_plugins = ["tests.fakes.fixtures"]  # fake servers: fake_servers, server, vendor, mode
 
+INSTRUCTION_FOLLOWING = {"voyage"}  # vendors whose model in tests.fakes.spec_for follows instructions
+
 
 def assert_no_key(*things: Any) -> None:
     for thing in things:
@@ -125,10 +127,11 @@ def test_one_key_is_not_sent_to_another_vendor(fake_servers: dict[str, FakeServe
     assert "authorization" not in tei.requests[0].headers
 
 
-def test_instruction_is_accepted_and_ignored_with_one_warning(server: FakeServer, caplog: pytest.LogCaptureFixture,
+def test_instruction_is_forwarded_or_ignored_with_one_warning(server: FakeServer, caplog: pytest.LogCaptureFixture,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    """A rerank API has no instruction field: the option is accepted (one string for a whole chain)
-    and ignored loudly, once, with the request unchanged."""
+    """Every hosted backend accepts instruction= (one string for a whole chain). An instruction-
+    following model gets it in its documented form (the fakes' voyage:rerank-2.5, see
+    test_hosted_instructions); the others ignore it loudly, once, with the request unchanged."""
     from swaprank.backends import base
 
     monkeypatch.setattr(base, "_warned", set())
@@ -140,5 +143,9 @@ def test_instruction_is_accepted_and_ignored_with_one_warning(server: FakeServer
         rerank(Reranker(model, api_key=TEST_KEY), "sync")  # a second backend of the same spec: no second warning
     assert len(result) == len(DOCS)
     warnings = [r.getMessage() for r in caplog.records if "ignores instruction=" in r.getMessage()]
-    assert len(warnings) == 1 and server.vendor in warnings[0]
-    assert "find the passage" not in repr(server.requests[0].body)
+    if server.vendor in INSTRUCTION_FOLLOWING:
+        assert warnings == []
+        assert server.requests[0].body["query"] == f"Instruction: find the passage that answers\nQuery: {QUERY}"
+    else:
+        assert len(warnings) == 1 and server.vendor in warnings[0]
+        assert "find the passage" not in repr(server.requests[0].body)

@@ -56,6 +56,10 @@ class LengthLimits:
             tokens = self.model_limits.get(self.spec.model)
         return None if tokens is None else Limit(tokens)
 
+    def overhead_text(self) -> str:
+        """Text the backend adds to every pair (a prompt template), which windows must leave room for."""
+        return ""
+
     def tokenizer_name(self) -> str | None:
         """Which model's tokenizer to look for in the local cache (the spec's model by default)."""
         return str(self.spec.model)
@@ -68,7 +72,10 @@ class LengthLimits:
         # An exact count may run a token or two over where a window is cut; the estimate keeps a
         # tenth of the window free (see CharCounter for what it was measured against).
         margin = 2 if counter.exact else max(2, limit.tokens // 10)
-        return Windowing(counter, Limit(limit.tokens, limit.includes_query, margin),
+        # A prompt template's tokens go with every pair: what is left is the room for query and document.
+        overhead = self.overhead_text()
+        room = limit.tokens - (len(counter.offsets([overhead])[0]) if overhead else 0)
+        return Windowing(counter, Limit(room, limit.includes_query, margin),
                          WindowPolicy.from_options(self.option))
 
     def _token_counter(self) -> TokenCounter:

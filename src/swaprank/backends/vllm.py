@@ -14,6 +14,9 @@ vLLM rejects a pair longer than the model's window with HTTP 400. Unless ``max_l
 ``GET /v1/models`` for the served model's ``max_model_len``, so long documents are windowed
 client-side; a failure to ask is logged once and retried a minute later.
 
+A Qwen3-Reranker (any model whose name contains ``qwen3-reranker``, or ``prompt_format=qwen3``) gets
+its prompt template written here, ``instruction=`` included (:mod:`swaprank.net.prompting`).
+
 Cross-encoders come back through the model's activation, on [0, 1]; a model served without one
 returns logits: ``activation=sigmoid`` then maps them once.
 """
@@ -27,6 +30,7 @@ from pydantic import SecretStr
 from swaprank.backends.jina import JinaBackend, rerank_url
 from swaprank.backends.selfhosted import ServerFacts, self_hosted_url
 from swaprank.net import Part, activation_option, dig, int_or_none, network_options, ranked_scores, request_id_from
+from swaprank.net.prompting import Prompting, qwen3_reranker
 from swaprank.specs import BackendSpec, Option
 from swaprank.types import Usage
 from swaprank.windows import Limit
@@ -45,6 +49,9 @@ class VLLMBackend(JinaBackend):
         **activation_option("identity"),
         "endpoint": Option(str, "rerank", "which vLLM API: rerank (POST /v1/rerank) | score (POST /score)",
                            choices=("rerank", "score")),
+        "prompt_format": Option(str, "auto", "how queries and documents are written for the model: qwen3 (the "
+                                "Qwen3-Reranker template, with instruction=) | none (as given) | auto (qwen3 "
+                                "when the model name contains qwen3-reranker)", choices=("auto", "qwen3", "none")),
         "truncate_prompt_tokens": Option(int, None, "have vLLM cut each pair to this many tokens instead of "
                                          "answering 400 (sent only when set)", minimum=1),
     }
@@ -56,6 +63,17 @@ class VLLMBackend(JinaBackend):
         models_url = vllm_root(base_url) + "/v1/models"
         self._models = ServerFacts(self.vendor, models_url,
                                    lambda url: self._http.get(url, self.option("timeout"))[0], self._scrub)
+
+    def prompting(self) -> Prompting | None:
+        """Qwen3-Reranker served by vLLM scores the yes/no logits of its chat prompt, which the client
+        must write (vLLM's example does the same); other served cross-encoders take raw text."""
+        fmt = self.option("prompt_format")
+        if fmt == "qwen3" or (fmt == "auto" and "qwen3-reranker" in self.spec.model.lower()):
+            return qwen3_reranker(self.option("instruction"))
+        return None
+
+    def instruction_refusal(self) -> str:
+        return "the served model takes raw text; prompt_format=qwen3 writes the Qwen3-Reranker template"
 
     def key_required(self) -> bool:
         return False  # a key is sent only when given (vllm serve --api-key)

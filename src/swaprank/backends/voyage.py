@@ -24,6 +24,7 @@ from swaprank.net import (
     network_options,
     ranked_scores,
 )
+from swaprank.net.prompting import Prompting
 from swaprank.specs import BackendSpec, Option
 from swaprank.types import BadResponseError, Usage
 
@@ -53,6 +54,17 @@ class VoyageBackend(HostedBackend):
         self.timeout_errors = (errors.Timeout,)
         self.connection_errors = (errors.APIConnectionError, *_transport_errors())
         self._base_url = _v1_url(self.option("base_url"))
+
+    def prompting(self) -> Prompting | None:
+        """rerank-2.5 and later follow natural-language instructions given with the query (Voyage has
+        no separate field); earlier models were not trained to, so they warn and ignore it."""
+        instruction = self.option("instruction")
+        if instruction is None or not _follows_instructions(self.spec.model):
+            return None
+        return Prompting(instruction, "Instruction: {instruction}\nQuery: {query}")
+
+    def instruction_refusal(self) -> str:
+        return f"{self.spec.model} does not follow instructions (Voyage's rerank-2.5 models do)"
 
     def _build(self, client_class: Any, timeout: float) -> Any:
         return client_class(api_key=self.secret() or PLACEHOLDER_KEY, max_retries=0, timeout=timeout,
@@ -99,6 +111,10 @@ class VoyageBackend(HostedBackend):
             body = getattr(exc, "json_body", None) or getattr(exc, "http_body", None)
             return HTTPStatusFailure(status, getattr(exc, "headers", None), body)
         return super()._status_failure(exc)
+
+
+def _follows_instructions(model: str) -> bool:
+    return model.startswith("rerank-2.5") or model.startswith("rerank-3")
 
 
 def _v1_url(base_url: str | None) -> str | None:

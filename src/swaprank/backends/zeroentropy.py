@@ -14,6 +14,7 @@ import httpx
 
 from swaprank.backends.stainless import StainlessBackend
 from swaprank.net import Part, dig, int_or_none, network_options, ranked_scores, request_id_from
+from swaprank.net.prompting import Prompting
 from swaprank.specs import Option
 from swaprank.types import Usage
 
@@ -34,6 +35,17 @@ class ZeroEntropyBackend(StainlessBackend):
         "latency": Option(str, None, "fast (sub-second, lower rate limit; 429 when exceeded) | slow (higher limit, "
                           "seconds); unset: fast, then slow when over the fast limit", choices=("fast", "slow")),
     }
+
+    def prompting(self) -> Prompting | None:
+        """zerank-2 reads instructions appended to the query, in the tagged form ZeroEntropy's
+        prompting guide shows; zerank-1 models were not trained to follow them."""
+        instruction = self.option("instruction")
+        if instruction is None or not self.spec.model.startswith("zerank-2"):
+            return None
+        return Prompting(instruction, "<query>{query}</query>\n<instruction>{instruction}</instruction>")
+
+    def instruction_refusal(self) -> str:
+        return f"{self.spec.model} does not follow instructions (zerank-2 does)"
 
     def base_url(self) -> str:
         """The SDK appends ``/models/rerank``, so its base URL must end in ``/v1``."""

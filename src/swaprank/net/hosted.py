@@ -36,6 +36,7 @@ from swaprank.net.clients import JsonHTTP
 from swaprank.net.errors import MESSAGE_LIMIT, HTTPStatusFailure, Retryable, error_for_status, unwrap
 from swaprank.net.logs import redact_sdk_logs
 from swaprank.net.loops import PerLoop, gather_or_cancel
+from swaprank.net.prompting import Prompting
 from swaprank.net.retry import Deadline, StopAtDeadline, Wait
 from swaprank.redaction import redact_text, redacted_spec
 from swaprank.specs import BackendSpec, Option
@@ -81,8 +82,10 @@ def network_options(*, max_docs_per_request: int, base_url: bool = True, max_len
         options["base_url"] = Option(str, None, "self-hosted or proxy endpoint instead of the vendor's")
     # Accepted everywhere, so one instruction can be written on every member of a chain; a rerank API
     # without an instruction field ignores it, with one warning (never silently).
-    options["instruction"] = Option(str, None, "task instruction, for backends that take one (llm:); "
-                                    "the others warn once that they ignore it")
+    options["instruction"] = Option(str, None, "task instruction: llm: puts it in its prompt, instruction-following "
+                                    "rerank models get it in their documented form (Voyage rerank-2.5, "
+                                    "zerank-2, Qwen3-Reranker on vLLM); the others warn once that they "
+                                    "ignore it")
     return {**options, **length_options(max_length=max_length)}
 
 
@@ -103,7 +106,8 @@ class HostedBackend(LengthLimits, BaseBackend):
     # (per instance when the SDK is imported lazily).
     timeout_errors: tuple[type[BaseException], ...] = ()
     connection_errors: tuple[type[BaseException], ...] = ()
-    # Whether the request carries ``instruction=`` to the model; the others warn once and ignore it.
+    # Whether the backend writes ``instruction=`` into its requests itself (llm:); the others carry
+    # it through ``prompting()`` where the model follows instructions, else warn once and ignore it.
     takes_instruction: ClassVar[bool] = False
 
     def __init__(self, spec: BackendSpec, *, api_key: SecretStr | str | None = None) -> None:
@@ -115,8 +119,9 @@ class HostedBackend(LengthLimits, BaseBackend):
                 f"no API key for {self.vendor}: pass api_key=... or set {names}", vendor=self.vendor, attempts=0,
             )
         redact_sdk_logs(self, self.sdk_loggers)
-        if self.option("instruction") is not None and not self.takes_instruction:
-            warn_instruction_ignored(spec, f"the {self.vendor} rerank API has no instruction field")
+        self._prompting = self.prompting()
+        if self.option("instruction") is not None and not self.takes_instruction and self._prompting is None:
+            warn_instruction_ignored(spec, self.instruction_refusal())
         self._init_limits()
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
@@ -132,6 +137,17 @@ class HostedBackend(LengthLimits, BaseBackend):
 
     def secret(self) -> str | None:
         return self._api_key.get_secret_value() if self._api_key is not None else None
+
+    def prompting(self) -> Prompting | None:
+        """How this model reads ``instruction=`` from the query/document text (None: it cannot)."""
+        return None
+
+    def instruction_refusal(self) -> str:
+        """Why ``instruction=`` cannot reach the model (the one warning's text)."""
+        return f"the {self.vendor} rerank API has no instruction field"
+
+    def overhead_text(self) -> str:
+        return self._prompting.overhead() if self._prompting is not None else ""
 
     def _send(self, query: str, texts: list[str], timeout: float) -> Part:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -190,6 +206,8 @@ class HostedBackend(LengthLimits, BaseBackend):
     def _jobs(self, requests: Sequence[tuple[str, Sequence[str]]]) -> list[tuple[int, int, str, list[str]]]:
         """(request index, offset, query, chunk) for every request the call will send."""
         size = self.option("max_docs_per_request")
+        if self._prompting is not None:
+            requests = [self._prompting.apply(query, texts) for query, texts in requests]
         return [
             (r, offset, query, list(texts[offset: offset + size]))
             for r, (query, texts) in enumerate(requests)
