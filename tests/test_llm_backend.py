@@ -357,6 +357,17 @@ def test_fallback_chain_serves_when_the_llm_fails(chat: FakeChat, mode: str) -> 
         assert ok.model_name == "llm:fake-chat" and len(cohere.requests) == 1
 
 
+def test_a_local_cross_encoder_backs_up_the_llm(chat: FakeChat, mode: str, tiny_spec: str) -> None:
+    """The issue's chain, ``llm:... | cross-encoder:...``: when the chat server fails, the local model
+    ranks every candidate under the same policy (top_n) and the result names it."""
+    chain = f"{llm(chat, 'max_retries=0')} | {tiny_spec}"
+    chat.script(Fault.server_error(500))
+    result = run(Reranker(chain, top_n=3), mode)
+    assert result.model_name.startswith("cross-encoder:") and len(chat.requests) == 1
+    local = Reranker(tiny_spec, top_n=3).rerank(QUERY, DOCS)
+    assert [(d.index, d.score) for d in result] == [(d.index, d.score) for d in local]
+
+
 def test_the_key_is_sent_and_never_leaks(chat: FakeChat, mode: str, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)  # every logger: swaprank, openai, httpx2
     chat.api_key = TEST_KEY
