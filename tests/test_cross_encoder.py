@@ -86,7 +86,7 @@ def test_long_document_is_windowed_and_scored_by_its_best_window(tiny_spec: str,
     assert all(w in LONG_DOC for w in windows)
     assert LONG_DOC.startswith(windows[0]) and LONG_DOC.endswith(windows[-1])
     assert all(LONG_DOC.index(b) < LONG_DOC.index(a) + len(a) for a, b in itertools.pairwise(windows))
-    fixed = windows_of(f"{tiny_spec}?half_window_overlap=false", QUERY, [LONG_DOC])
+    fixed = windows_of(f"{tiny_spec}?half_window_overlap=false&window_overlap=8", QUERY, [LONG_DOC])
     assert len(fixed.texts) < len(windows) and LONG_DOC.endswith(fixed.texts[-1])  # about half the windows
 
     result = Reranker(tiny_spec).rerank(QUERY, [DOCS[0], LONG_DOC])

@@ -7,21 +7,27 @@ therefore splits an over-long document into windows that each fit, sends the win
 backend like any other candidates (so they share its batches, split requests and retries), and
 gives the document its best window's score (``aggregate=max``).
 
-Window geometry: a window holds ``W`` document tokens, where ``W`` is the pair limit minus the
-query and the special tokens. Two geometries, measured on SciFact (benchmarks/RESULTS.md 2c):
+Window size: a window holds ``W`` document tokens, by default half of what the model reads after
+the query and special tokens (``window_tokens`` sets it; documents that fit go whole). A
+cross-encoder scores a window as a whole, so evidence that fills a quarter of a full-width window
+is diluted by the rest: with SciFact abstracts buried between other abstracts, full-width windows
+recovered 87.4% of the short-document nDCG@10 on all 300 test queries, half-width ones more
+(benchmarks/RESULTS.md 2c has both).
+
+Window geometry, measured on SciFact (benchmarks/RESULTS.md 2c):
 
 - default, ``half_window_overlap=true``: windows start ``S = ceil(W / 2)`` tokens apart and the last
   one is aligned to the document's end, so every passage of up to ``W // 2 + 1`` tokens lies whole
   inside at least one window wherever it sits (for a passage starting at token ``a``, the window
-  starting at ``S * floor(a / S)``, or the last window, contains it). With the evidence buried past
-  token 512 it recovers 87.4% of the short-document nDCG@10 on all 300 queries, where a 32-token
-  overlap recovers 75.1%: a relevant abstract cut in two is scored as two diluted halves.
+  starting at ``S * floor(a / S)``, or the last window, contains it). With full-width windows a
+  32-token overlap recovered only 75.1% where half-window overlap recovered 87.4%: a relevant
+  abstract cut in two is scored as two diluted halves.
 - ``half_window_overlap=false``: consecutive windows share ``window_overlap`` tokens (32), the last
-  one ends with the document (it may be short); about half the windows. On ordinary SciFact
-  abstracts (1 in 8 over 512 tokens) it ranks slightly better (0.6613 vs 0.6583 nDCG@10).
+  one ends with the document (it may be short); fewer windows.
 
-``max_windows`` caps the cost per document: the first windows are kept, the rest of the
-document is cut, and the document is counted as truncated (never silently).
+``max_windows`` (32: the text and compute of 16 full-width windows) caps the cost per document: the
+first windows are kept, the rest of the document is cut, and the document is counted as truncated
+(never silently).
 
 Token counts come from the model's own tokenizer when one is at hand (always for local models;
 for servers, ``tokenizer=`` or the model's files in the local Hugging Face cache), else from
@@ -162,13 +168,15 @@ class WindowPolicy:
     mode: Mode = "window"
     overlap: int = 32  # tokens shared by consecutive windows (used when ``half`` is off)
     half: bool = True  # half-window overlap, last window end-aligned (the guarantee in the module docstring)
-    max_windows: int = 16
+    max_windows: int = 32
     aggregate: Aggregate = "max"
+    tokens: int | None = None  # document tokens per window; None: half of what the model reads
 
     @classmethod
     def from_options(cls, option: Callable[[str], Any]) -> WindowPolicy:
         return cls(mode=option("long_docs"), overlap=option("window_overlap"), half=option("half_window_overlap"),
-                   max_windows=option("max_windows"), aggregate=option("aggregate"))
+                   max_windows=option("max_windows"), aggregate=option("aggregate"),
+                   tokens=option("window_tokens"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,7 +188,7 @@ class Windowing:
     policy: WindowPolicy
 
 
-def window_options(*, max_windows: int = 16) -> dict[str, Option]:
+def window_options(*, max_windows: int = 32) -> dict[str, Option]:
     """The long-document options every backend accepts (merged into its option table)."""
     return {
         "long_docs": Option(str, "window", "over-long documents: window (score overlapping windows, pool them) "
@@ -192,6 +200,9 @@ def window_options(*, max_windows: int = 16) -> dict[str, Option]:
                                       "(false: window_overlap tokens, about half the windows)"),
         "max_windows": Option(int, max_windows, "windows per document at most (the rest is cut, counted)",
                               minimum=1),
+        "window_tokens": Option(int, None, "document tokens per window of an over-long document (default: half "
+                                "of what the model reads, so buried evidence is not diluted by the text "
+                                "around it); documents that fit still go whole", minimum=MIN_WINDOW),
         "aggregate": Option(str, "max", "a windowed document's score: max (its best window) | mean",
                             choices=("max", "mean")),
     }
@@ -253,7 +264,8 @@ def expand(query: str, texts: Sequence[str], windowing: Windowing | None) -> Exp
     policy, limit, counter = windowing.policy, windowing.limit, windowing.counter
     query_tokens = len(counter.offsets([query])[0]) if limit.includes_query else 0
     fits = limit.tokens - query_tokens - (counter.special_tokens if limit.includes_query else 0)
-    size = fits - limit.margin  # a window leaves the margin free; a whole document may use it all
+    room = fits - limit.margin  # a window leaves the margin free; a whole document may use it all
+    size = min(room, policy.tokens) if policy.tokens is not None else _default_window(room)
     split = policy.mode == "window" and size >= MIN_WINDOW
     out = Expansion(query, [], [], [], [], policy.aggregate)
     for index, (text, offsets) in enumerate(zip(texts, counter.offsets(texts), strict=True)):
@@ -271,6 +283,11 @@ def expand(query: str, texts: Sequence[str], windowing: Windowing | None) -> Exp
         out.windows.append(len(kept))
         out.cut.append(len(kept) < len(spans))
     return out
+
+
+def _default_window(room: int) -> int:
+    """Half the room, unless that is too small to hold anything (a query that nearly fills the model)."""
+    return room // 2 if room // 2 >= MIN_WINDOW else room
 
 
 def window_spans(n: int, budget: int, policy: WindowPolicy) -> list[tuple[int, int]]:
