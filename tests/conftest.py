@@ -24,6 +24,10 @@ os.environ.setdefault("NNCF_CI", "1")
 os.environ["LANGCHAIN_TRACING_V2"] = "false"
 os.environ["LANGSMITH_TRACING"] = "false"
 os.environ["DO_NOT_TRACK"] = "1"
+# Ray (tests/test_batch*.py, tests/test_ray_serve.py): no usage report, and a single-node Ray on 127.0.0.1
+# (swaprank.ray_runtime.LOCAL_ENV; set before anything imports ray).
+os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
 os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 from swaprank.backends.fastpath.telemetry import disable_runtime_telemetry
 

@@ -42,6 +42,7 @@ logger = logging.getLogger("swaprank")
 
 DocumentInput = str | Document | Sequence[Any] | Mapping[str, Any]
 OnError = Literal["raise", "passthrough"]
+TopN = int | None | Sequence[int | None]  # one for every query, or one per query (rerank_many)
 ApiKey = SecretStr | str | Mapping[str, SecretStr | str] | None
 
 RRF_K = 60
@@ -278,9 +279,14 @@ class Reranker:
         self,
         queries: Sequence[str],
         docs_per_query: Sequence[Iterable[DocumentInput]],
-        top_n: int | None = None,
+        top_n: TopN = None,
     ) -> list[RerankResult]:
-        """Rerank several queries at once; local models batch all their pairs together."""
+        """Rerank several queries at once; local models batch all their pairs together.
+
+        ``top_n`` applies to every query, or is a sequence with one value per query (``None``: the
+        Reranker's own ``top_n``), so unrelated requests coalesced into one call (swaprank serve's
+        batcher) each keep theirs.
+        """
         plan = _Plan.build(self, queries, docs_per_query, top_n)
         with self._span(plan) as span:
             try:
@@ -312,7 +318,7 @@ class Reranker:
         self,
         queries: Sequence[str],
         docs_per_query: Sequence[Iterable[DocumentInput]],
-        top_n: int | None = None,
+        top_n: TopN = None,
     ) -> list[RerankResult]:
         plan = _Plan.build(self, queries, docs_per_query, top_n)
         with self._span(plan) as span:
@@ -399,12 +405,14 @@ class _Plan:
     """The validated, deduplicated work of one call, and how to turn scores into results."""
 
     def __init__(self, docs: list[list[Document]], positions: list[list[int]],
-                 requests: list[tuple[str, list[str]]], slots: list[int | None], top_n: int | None) -> None:
+                 requests: list[tuple[str, list[str]]], slots: list[int | None], top_n: int | None,
+                 top_ns: list[int | None]) -> None:
         self.docs = docs
         self.positions = positions
         self.requests = requests
         self.slots = slots  # per query: its index in ``requests``, or None when it had no documents
-        self.top_n = top_n
+        self.top_n = top_n  # what traces show: the call's top_n (None when it varies by query)
+        self.top_ns = top_ns  # per query
         self.errors: list[BaseException] = []  # the chain's failed backends, in order
 
     @property
@@ -417,7 +425,7 @@ class _Plan:
 
     @classmethod
     def build(cls, rr: Reranker, queries: Sequence[str], docs_per_query: Sequence[Iterable[DocumentInput]],
-              top_n: int | None) -> _Plan:
+              top_n: TopN) -> _Plan:
         if isinstance(queries, str):
             raise InvalidInputError("queries must be a list of strings, got a single str")
         queries = list(queries)
@@ -426,7 +434,14 @@ class _Plan:
             raise InvalidInputError(
                 f"got {len(queries)} queries but {len(docs_lists)} document lists; they must match"
             )
-        top_n = _check_top_n(top_n) if top_n is not None else rr.top_n
+        if isinstance(top_n, Sequence) and not isinstance(top_n, str):
+            if len(top_n) != len(queries):
+                raise InvalidInputError(f"got {len(top_n)} top_n values for {len(queries)} queries; they must match")
+            top_ns = [_check_top_n(t) if t is not None else rr.top_n for t in top_n]
+            top_n = top_ns[0] if len(set(top_ns)) == 1 else None
+        else:
+            top_n = _check_top_n(top_n) if top_n is not None else rr.top_n
+            top_ns = [top_n] * len(queries)
         single = len(queries) == 1
         docs: list[list[Document]] = []
         positions: list[list[int]] = []
@@ -441,7 +456,7 @@ class _Plan:
             slots.append(len(requests) if normalized else None)
             if normalized:
                 requests.append((query, unique))
-        return cls(docs, positions, requests, slots, top_n)
+        return cls(docs, positions, requests, slots, top_n, top_ns)
 
     def finish(self, rr: Reranker, spec: BackendSpec | None, scores: list[Scores] | None,
                expansions: Sequence[Expansion] = (), label: str = "") -> list[RerankResult]:
@@ -449,7 +464,7 @@ class _Plan:
         if spec is not None and self.errors:
             logger.warning("swaprank: served by fallback %s after %d failure(s)", model, len(self.errors))
         results = []
-        for docs, positions, slot in zip(self.docs, self.positions, self.slots, strict=True):
+        for docs, positions, slot, top_n in zip(self.docs, self.positions, self.slots, self.top_ns, strict=True):
             if slot is None or scores is None or spec is None:
                 results.append(RerankResult([], model=model, model_name=label))
                 continue
@@ -469,7 +484,7 @@ class _Plan:
             cut = sum(1 for u in positions if expansion.cut[u]) if measured and expansion else checked.truncated
             # The call's cost (failed attempts included) is reported once, on the first query's result.
             usage = self._billed(checked.usage) if slot == 0 else checked.usage
-            results.append(RerankResult(ranked[: self.top_n], model=model, model_name=label, usage=usage,
+            results.append(RerankResult(ranked[:top_n], model=model, model_name=label, usage=usage,
                                         truncated=cut, windowed=windowed))
         return results
 
@@ -479,14 +494,14 @@ class _Plan:
             raise last
         logger.error("swaprank: every model failed (%s); returning documents in input order", last)
         results: list[RerankResult] = []
-        for docs in self.docs:
+        for docs, top_n in zip(self.docs, self.top_ns, strict=True):
             kept = [
                 RankedDocument(index=i, score=0.0, raw_score=math.nan, text=d.text, id=d.id,
                                metadata=dict(d.metadata))
                 for i, d in enumerate(docs)
             ]
             billed = self._billed() if not results else None
-            results.append(RerankResult(kept[: self.top_n], passthrough=True, error=last, usage=billed))
+            results.append(RerankResult(kept[:top_n], passthrough=True, error=last, usage=billed))
         return results
 
 

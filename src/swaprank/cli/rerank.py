@@ -11,15 +11,14 @@ import json
 import sys
 from typing import Any
 
+from swaprank.cli.options import add_model_arguments, reranker_options
 from swaprank.reranker import Reranker
 from swaprank.types import InvalidInputError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default=None, help="config string (default: $SWAPRANK_MODEL)")
+    add_model_arguments(parser)
     parser.add_argument("--query", "-q", required=True)
-    parser.add_argument("--top-n", type=int, default=None)
-    parser.add_argument("--score-threshold", type=float, default=None)
     parser.add_argument("documents", nargs="*", help="documents (default: read lines from stdin)")
 
 
@@ -41,7 +40,7 @@ def _read_stdin() -> list[Any]:
 
 def run(args: argparse.Namespace) -> int:
     documents = args.documents or _read_stdin()
-    reranker = Reranker(args.model, top_n=args.top_n, score_threshold=args.score_threshold)
+    reranker = Reranker(args.model, **reranker_options(args))
     result = reranker.rerank(args.query, documents)
     for hit in result:
         print(json.dumps({"index": hit.index, "score": hit.score, "raw_score": hit.raw_score,

@@ -1,0 +1,171 @@
+"""Dynamic micro-batching: concurrent requests for a local model share forward passes.
+
+A local cross-encoder scores a list of pairs fastest in one length-sorted pass (less padding, no
+per-call overhead, no two passes fighting over the same cores). The batcher queues requests and
+hands them to ``Reranker.arerank_many`` together, once ``max_pairs`` pairs are waiting or
+``max_wait`` seconds have passed since the oldest one arrived; one batch runs at a time (a second
+concurrent pass on the same CPU cores only contends with the first), and while it runs the next
+batch fills up. Each request keeps its own ``top_n``; a request whose client hung up before its
+batch started is dropped from it.
+
+Hosted backends are not batched: their requests go out concurrently as they arrive (a vendor API
+gains nothing from coalescing unrelated queries, and would bill or rate-limit them the same).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+from swaprank import registry
+from swaprank.backends.base import BaseBackend
+from swaprank.serve.metrics import ServeMetrics
+from swaprank.specs import BackendSpec
+from swaprank.types import InvalidInputError, RerankResult
+
+logger = logging.getLogger("swaprank.serve")
+
+# (queries, documents per query, top_n per query) -> one result per query
+RunMany = Callable[[list[str], list[list[str]], list[int | None]], Awaitable[list[RerankResult]]]
+
+
+def runs_locally(spec: BackendSpec) -> bool:
+    """Whether the backend scores in this process (a model on local CPU/GPU), told from its class:
+    local backends keep ``BaseBackend``'s async path (the blocking pool), network backends replace
+    it with a native async client. Third-party factories that are not classes count as remote."""
+    factory = registry.backend_factory(spec.backend)
+    method = getattr(factory, "ascore_many", None) if isinstance(factory, type) else None
+    return method is BaseBackend.ascore_many
+
+
+@dataclass
+class _Item:
+    query: str
+    texts: list[str]
+    top_n: int | None
+    future: asyncio.Future[RerankResult]
+    enqueued: float = field(default=0.0)
+
+
+class MicroBatcher:
+    """Coalesce ``submit`` calls into ``run_many`` calls of at most ``max_pairs`` pairs.
+
+    A single request larger than ``max_pairs`` runs alone. Lives on the event loop of its first
+    ``submit`` (the app's loop, or a Ray Serve replica's).
+    """
+
+    def __init__(self, run_many: RunMany, *, max_pairs: int, max_wait: float, metrics: ServeMetrics) -> None:
+        self._run_many = run_many
+        self.max_pairs = max_pairs
+        self.max_wait = max_wait
+        self._metrics = metrics
+        self._pending: deque[_Item] = deque()
+        self._pending_pairs = 0
+        self._wakeup: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+
+    async def submit(self, query: str, texts: list[str], top_n: int | None) -> RerankResult:
+        """Queue one request and wait for its result (cancelling the wait withdraws the request)."""
+        if self._closed:
+            raise RuntimeError("the batcher is closed")
+        loop = asyncio.get_running_loop()
+        item = _Item(query, texts, top_n, loop.create_future(), loop.time())
+        self._pending.append(item)
+        self._pending_pairs += len(texts)
+        self._ensure_running()
+        assert self._wakeup is not None
+        self._wakeup.set()
+        return await item.future
+
+    def _ensure_running(self) -> None:
+        if self._task is None or self._task.done():
+            self._wakeup = self._wakeup or asyncio.Event()
+            self._task = asyncio.get_running_loop().create_task(self._loop(), name="swaprank-batcher")
+
+    async def close(self) -> None:
+        """Stop the loop; requests still queued fail (the server drains in-flight requests first)."""
+        self._closed = True
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        while self._pending:
+            item = self._pending.popleft()
+            if not item.future.done():
+                item.future.set_exception(RuntimeError("the service is shutting down"))
+
+    # ------------------------------------------------------------------ the loop
+
+    async def _loop(self) -> None:
+        assert self._wakeup is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            while not self._pending:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+            deadline = self._pending[0].enqueued + self.max_wait
+            while self._pending_pairs < self.max_pairs:
+                left = deadline - loop.time()
+                if left <= 0:
+                    break
+                self._wakeup.clear()
+                try:
+                    await asyncio.wait_for(self._wakeup.wait(), left)
+                except asyncio.TimeoutError:
+                    break
+            batch = self._take()
+            if batch:
+                await self._run(batch)
+
+    def _take(self) -> list[_Item]:
+        """The oldest live requests that fit ``max_pairs`` (at least one); withdrawn ones are dropped."""
+        batch: list[_Item] = []
+        pairs = 0
+        while self._pending:
+            item = self._pending[0]
+            if item.future.done():  # cancelled: the client disconnected while queued
+                self._pending.popleft()
+                self._pending_pairs -= len(item.texts)
+                self._metrics.dropped.labels(reason="removed_from_batch").inc()
+                continue
+            if batch and pairs + len(item.texts) > self.max_pairs:
+                break
+            self._pending.popleft()
+            self._pending_pairs -= len(item.texts)
+            batch.append(item)
+            pairs += len(item.texts)
+        return batch
+
+    async def _run(self, batch: Sequence[_Item]) -> None:
+        self._metrics.model_call("batched", len(batch), sum(len(i.texts) for i in batch))
+        try:
+            results = await self._run_many([i.query for i in batch], [i.texts for i in batch],
+                                           [i.top_n for i in batch])
+        except InvalidInputError as exc:
+            if len(batch) == 1:
+                _fail(batch, exc)
+                return
+            # One request's input is unusable: score the others without it, each on its own.
+            for item in batch:
+                await self._run([item])
+            return
+        except asyncio.CancelledError:
+            _fail(batch, RuntimeError("the service is shutting down"))
+            raise
+        except Exception as exc:  # the backend failed: every request of the batch gets the same error
+            _fail(batch, exc)
+            return
+        for item, result in zip(batch, results, strict=True):
+            if not item.future.done():
+                item.future.set_result(result)
+
+
+def _fail(batch: Sequence[_Item], exc: BaseException) -> None:
+    for item in batch:
+        if not item.future.done():
+            item.future.set_exception(exc)

@@ -1,0 +1,84 @@
+"""What one ``swaprank serve`` process serves, and how: one frozen value shared by the CLI, the app and Ray.
+
+Frozen so the app, the batcher and a Ray Serve replica (which receives a pickled copy) can never see
+two versions of it. It holds no secret: the bearer token is read from the environment variable named
+by ``api_key_env`` when the app is built, so it never appears in argv, a repr or a pickled deployment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from swaprank.config import parse_chain
+from swaprank.redaction import spec_label
+from swaprank.types import ConfigError
+
+DEFAULT_API_KEY_ENV = "SWAPRANK_SERVE_API_KEY"
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """Everything ``create_app`` needs; every field has the CLI flag of the same name.
+
+    Limits: ``max_documents`` per request (a larger request gets 413 ``too_many_documents``),
+    ``max_body_bytes`` per request body (413 ``body_too_large``, counted on the streamed body, so a
+    missing or lying Content-Length does not get around it).
+
+    Batching (local models only): requests are coalesced until ``max_batch_pairs`` (query, document)
+    pairs are queued or ``max_wait_ms`` passed since the first queued one; ``batching=False`` serves
+    each request on its own as it arrives.
+
+    Reranker policy (``top_n``, ``score_threshold``, ``min_results``, ``fuse``, ``on_error``,
+    ``cache_size``) is passed to :class:`swaprank.Reranker` unchanged; a request's ``top_n`` wins over
+    the server's ``top_n``.
+    """
+
+    model: str
+    host: str = "127.0.0.1"
+    port: int = 8080
+    served_model_names: tuple[str, ...] = ()
+    accept_any_model: bool = False
+    max_documents: int = 1000
+    max_body_bytes: int = 8 * 1024 * 1024
+    batching: bool = True
+    max_batch_pairs: int = 512
+    max_wait_ms: float = 10.0
+    api_key_env: str = DEFAULT_API_KEY_ENV
+    graceful_timeout: float = 30.0
+    drain_seconds: float = 0.0
+    warmup: bool = True
+    top_n: int | None = None
+    score_threshold: float | None = None
+    min_results: int = 0
+    fuse: Literal["rrf"] | None = None
+    on_error: Literal["raise", "passthrough"] = "raise"
+    cache_size: int = 0
+
+    def __post_init__(self) -> None:
+        parse_chain(self.model)  # a bad spec fails here, before a port is bound
+        for name in ("max_documents", "max_body_bytes", "max_batch_pairs"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name} must be a positive int, got {value!r}")
+        for name in ("max_wait_ms", "graceful_timeout", "drain_seconds"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise ConfigError(f"{name} must be a non-negative number, got {value!r}")
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"port must be in 0..65535, got {self.port}")
+        if not self.api_key_env or not self.api_key_env.replace("_", "").isalnum():
+            raise ConfigError(f"api_key_env must be an environment variable name, got {self.api_key_env!r}")
+        if any(not name.strip() for name in self.served_model_names):
+            raise ConfigError("served model names must not be empty")
+
+    @property
+    def model_names(self) -> tuple[str, ...]:
+        """The names a request's ``model`` may use: the configured ones, else the spec's ``backend:model``
+        label (never the options or a URL, which may carry hosts or credentials)."""
+        return self.served_model_names or (spec_label(parse_chain(self.model)[0]),)
+
+    def reranker_options(self) -> dict[str, Any]:
+        """The keyword arguments of :class:`swaprank.Reranker` this service applies to every request."""
+        return {"top_n": self.top_n, "score_threshold": self.score_threshold, "min_results": self.min_results,
+                "fuse": self.fuse, "on_error": self.on_error, "cache_size": self.cache_size}
