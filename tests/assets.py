@@ -81,6 +81,25 @@ def build_tiny_cross_encoder(
     return target
 
 
+def build_tiny_encoder(target: Path, *, max_positions: int = 128, seed: int = 0) -> Path:
+    """Write a tiny random BERT *encoder* (``BertModel``, no classification head) to ``target``.
+
+    What ``swaprank finetune --base`` gets when a user starts from an encoder (a BERT, or a bi-encoder
+    such as all-MiniLM-L6-v2) rather than a cross-encoder; real tokenizer, random weights.
+    """
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    tokenizer = AutoTokenizer.from_pretrained(bi_encoder_path())
+    tokenizer.model_max_length = max_positions
+    torch.manual_seed(seed)
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=max_positions)
+    BertModel(config).eval().save_pretrained(target)
+    tokenizer.save_pretrained(target)
+    return target
+
+
 def build_tiny_colbert(target: Path, *, document_length: int = 48, query_length: int = 16, seed: int = 0,
                        query_expansion: int | None = None) -> Path:
     """Write a tiny random ColBERT model (sentence-transformers' native multi-vector layout) to ``target``.

@@ -47,6 +47,7 @@ HUB_BI_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
 # Blocks that are shown but not executed, by the reason written in their no-test comment.
 NO_TEST_ALLOWED = {
     "installs packages",
+    "trains a model (minutes to an hour)",
     "re-runs the whole set-up and test suite",
     "exports a model (about a minute)",  # the same path runs in tests/test_fastpath.py on a tiny model
 }

@@ -20,6 +20,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("swaprank.eval.cli", "measure retrieval quality on a BEIR-format dataset"),
     "bench": ("swaprank.eval.bench_cli", "measure reranking latency of one or more models"),
     "demo": ("swaprank.demo", "the negation-trap demo: bi-encoder order vs reranked order"),
+    "finetune": ("swaprank.cli.finetune", "fine-tune a cross-encoder on your data, hard negatives from your retriever"),
     "serve": ("swaprank.cli.serve", "serve the reranker over HTTP (Cohere v2 and Jina/vLLM rerank APIs)"),
     "batch": ("swaprank.cli.batch", "score (query, document) pairs from a file on Ray Data, resumably"),
 }
