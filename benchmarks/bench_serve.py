@@ -148,6 +148,16 @@ def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return chosen
 
 
+def resolve_model(parser: argparse.ArgumentParser, args: argparse.Namespace) -> str:
+    """``--model``, else the shared stand-in on the fast path; a missing model or dataset is a usage error."""
+    model_path = real_model_path()
+    if args.model is None and model_path is None:
+        parser.error(missing_asset_hint("model"))
+    if args.data is None:
+        parser.error(missing_asset_hint("data"))
+    return str(args.model or f"cross-encoder:{model_path}?precision=bf16")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=None,
@@ -163,12 +173,7 @@ def main() -> int:
     parser.add_argument("--label", default="", help="a name for this run in the JSON")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "bench_serve.json")
     args = parser.parse_args()
-    model_path = real_model_path()
-    if args.model is None and model_path is None:
-        parser.error(missing_asset_hint("model"))
-    if args.data is None:
-        parser.error(missing_asset_hint("data"))
-    model = args.model or f"cross-encoder:{model_path}?precision=bf16"
+    model = resolve_model(parser, args)
     bodies = workload(args.data, args.clients * args.requests_per_client + args.clients, args.candidates)
     print(f"model {model}; {args.clients} clients x {args.requests_per_client} requests x {args.candidates} "
           f"candidates ({len(bodies)} distinct SciFact test queries)", flush=True)

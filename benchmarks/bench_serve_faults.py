@@ -26,8 +26,8 @@ import httpx
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from benchmarks.bench_serve import free_port, start_server, wait_ready, workload  # noqa: E402
-from tests.assets import missing_asset_hint, real_model_path, scifact_path  # noqa: E402
+from benchmarks.bench_serve import free_port, resolve_model, start_server, wait_ready, workload  # noqa: E402
+from tests.assets import scifact_path  # noqa: E402
 from tests.serve_support import metric  # noqa: E402
 
 RSS_TOLERANCE_MB = 50.0  # allocator high-water marks and caches may keep a little; a leak grows per round
@@ -55,12 +55,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "bench_serve_faults.json")
     args = parser.parse_args()
-    model_path = real_model_path()
-    if args.model is None and model_path is None:
-        parser.error(missing_asset_hint("model"))
-    if args.data is None:
-        parser.error(missing_asset_hint("data"))
-    model = args.model or f"cross-encoder:{model_path}?precision=bf16"
+    model = resolve_model(parser, args)
     bodies = workload(args.data, 8, 30)
     from swaprank.eval.loader import load_beir
 

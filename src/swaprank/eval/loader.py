@@ -94,7 +94,9 @@ def _require(folder: Path, relative: str) -> Path:
     raise error
 
 
-def _read_jsonl(path: Path, *, kind: str) -> Iterator[tuple[int, dict[str, Any]]]:
+def json_objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for every non-blank line of a JSON-lines file; anything else is a
+    DatasetError naming the line (also how ``swaprank finetune`` reads query/positive pairs)."""
     for number, line in _lines(path):
         if not line.strip():
             continue
@@ -104,6 +106,11 @@ def _read_jsonl(path: Path, *, kind: str) -> Iterator[tuple[int, dict[str, Any]]
             raise DatasetError(f"invalid JSON ({exc.msg} at column {exc.colno})", path=path, line=number) from None
         if not isinstance(record, dict):
             raise DatasetError(f"expected a JSON object per line, got {type(record).__name__}", path=path, line=number)
+        yield number, record
+
+
+def _read_jsonl(path: Path, *, kind: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    for number, record in json_objects(path):
         doc_id = record.get("_id")
         if isinstance(doc_id, int) and not isinstance(doc_id, bool):
             doc_id = str(doc_id)

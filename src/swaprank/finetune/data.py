@@ -14,7 +14,14 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from swaprank.eval.loader import BeirDataset, DatasetError, MissingDatasetFileError, load_beir, load_corpus
+from swaprank.eval.loader import (
+    BeirDataset,
+    DatasetError,
+    MissingDatasetFileError,
+    json_objects,
+    load_beir,
+    load_corpus,
+)
 
 DEV_SPLIT = "dev"
 TRAIN_SPLIT = "train"
@@ -54,21 +61,12 @@ def carve_dev(train: BeirDataset, fraction: float, seed: int) -> tuple[BeirDatas
 
 def _read_pairs(path: Path) -> list[tuple[str, str]]:
     pairs: list[tuple[str, str]] = []
-    with path.open("r", encoding="utf-8-sig") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DatasetError(f"invalid JSON ({exc.msg})", path=path, line=number) from None
-            if not isinstance(record, dict):
-                raise DatasetError("expected a JSON object per line", path=path, line=number)
-            query, positive = record.get("query"), record.get("positive")
-            for key, value in (("query", query), ("positive", positive)):
-                if not isinstance(value, str) or not value.strip():
-                    raise DatasetError(f"'{key}' must be a non-empty string", path=path, line=number)
-            pairs.append((str(query), str(positive)))
+    for number, record in json_objects(path):
+        query, positive = record.get("query"), record.get("positive")
+        for key, value in (("query", query), ("positive", positive)):
+            if not isinstance(value, str) or not value.strip():
+                raise DatasetError(f"'{key}' must be a non-empty string", path=path, line=number)
+        pairs.append((str(query), str(positive)))
     if not pairs:
         raise DatasetError("no query/positive pairs", path=path)
     return pairs
