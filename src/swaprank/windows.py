@@ -11,8 +11,8 @@ Window size: a window holds ``W`` document tokens, by default half of what the m
 the query and special tokens (``window_tokens`` sets it; documents that fit go whole). A
 cross-encoder scores a window as a whole, so evidence that fills a quarter of a full-width window
 is diluted by the rest: with SciFact abstracts buried between other abstracts, full-width windows
-recovered 87.4% of the short-document nDCG@10 on all 300 test queries, half-width ones more
-(benchmarks/RESULTS.md 2c has both).
+recovered 87.4% of the short-document nDCG@10 on all 300 test queries, half-width ones 99.3%
+(benchmarks/RESULTS.md 2c).
 
 Window geometry, measured on SciFact (benchmarks/RESULTS.md 2c):
 
