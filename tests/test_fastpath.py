@@ -8,6 +8,7 @@ and to the policy (order, input alignment, windows) that must not change with th
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -83,6 +84,22 @@ def test_fp32_runtimes_reproduce_torch_scores_in_input_order(runtime: str, cache
     assert by_index[0].score == by_index[4].score  # duplicates still share one score
     manifest = Manifest.read(backend.artifact)
     assert manifest.parity["max_abs_diff"] < 1e-3 and manifest.parity["top_k_agreement"] == 1.0
+
+
+def test_a_model_saved_with_a_sigmoid_exports_probabilities_like_torch(cache: Path, tmp_path: Path) -> None:
+    """sentence-transformers 6 saves a 1-label model with a Sigmoid activation, which torch applies.
+    The exported graph returns logits, so its manifest must say so: it once said "probabilities", the
+    logits were taken as scores, left [0, 1] and every call failed. Scores match torch's; raw scores
+    are the logits (torch's raw is the probability itself)."""
+    from tests.assets import build_tiny_cross_encoder
+
+    model = build_tiny_cross_encoder(tmp_path / "sigmoid", outputs_logits=False)
+    torch_result = Reranker(f"cross-encoder:{model}").rerank(QUERY, DOCS)
+    exported = Reranker(f"cross-encoder:{model}?runtime=onnx").rerank(QUERY, DOCS)
+    assert [r.index for r in exported] == [r.index for r in torch_result]
+    for mine, reference in zip(exported, torch_result, strict=True):
+        assert mine.score == pytest.approx(reference.score, abs=1e-4)
+        assert mine.score == pytest.approx(1 / (1 + math.exp(-mine.raw_score)), abs=1e-6)
 
 
 def test_export_once_then_cache_hit_without_exporting(cache: Path, model_copy: Path,

@@ -62,11 +62,6 @@ def _to_unit(values: np.ndarray, activation: str) -> np.ndarray:
     return values if activation == "sigmoid" else 1.0 / (1.0 + np.exp(-values))
 
 
-def _activation_of(ce: Any) -> str:
-    name = type(getattr(ce, "activation_fn", None)).__name__
-    return "sigmoid" if name == "Sigmoid" else "identity"
-
-
 def _logits_module(model: Any, inputs: Sequence[str]) -> Any:
     """The HF sequence-classification model as a module whose exported graph returns the logits."""
     torch = require("torch", "cross-encoder")
@@ -247,7 +242,10 @@ def build_artifact(model: str, out: Path, *, runtime: str, precision: str, quant
     hf_tokenizer.backend_tokenizer.save(str(out / "tokenizer.json"))
     tokenizer = PairTokenizer.from_file(str(out / "tokenizer.json"), max_length, pad_id)
     inputs = _model_inputs(ce)
-    activation = _activation_of(ce)
+    # The exported graph returns the logits whatever activation the model was saved with (a Sigmoid, as
+    # sentence-transformers 6 saves 1-label models, is applied by the Reranker's score mapping instead).
+    # Recording the saved activation here once told the loader "already probabilities" about logits.
+    activation = "identity"
     calibration_pairs = list(calibration) if calibration else sample_pairs("calibration")
 
     onnx_fp32 = out / ("model.onnx" if (runtime, quantize) == ("onnx", "none") else "fp32.onnx")
