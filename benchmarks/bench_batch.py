@@ -11,7 +11,7 @@ whole process group, once about half the pairs are on disk; run 2 is the same co
 
 Run it inside a loopback-only network namespace (Ray probes cloud metadata addresses at start-up):
 
-    flock /work/notes/heavy.lock unshare -n bash -c 'ip link set lo up; cd /work/main; \\
+    unshare -n bash -c 'ip link set lo up; \\
         NNCF_CI=1 DO_NOT_TRACK=1 .venv/bin/python benchmarks/bench_batch.py'
 
 Prints a summary and writes benchmarks/results/bench_batch.json.

@@ -8,10 +8,10 @@ Two commands, both run as subprocesses so what is measured is exactly what a use
 2. ``swaprank eval --split test --first-stage bm25 --candidates 30,100`` with the model at its
    training window and ``long_docs=truncate`` (the stand-in's RESULTS.md setting: 224 tokens, truncated).
 
-Run it under the shared heavy-job lock and without network::
+Run it on a quiet machine and without network::
 
-    flock /work/notes/heavy.lock unshare -n bash -c 'ip link set lo up; cd /work/main; \\
-        .venv/bin/python benchmarks/bench_finetune.py --run-dir /work/finetune-runs/final --max-minutes 60'
+    unshare -n bash -c 'ip link set lo up; \\
+        .venv/bin/python benchmarks/bench_finetune.py --run-dir ../finetune-runs/final --max-minutes 60'
 
 The model stays in ``--run-dir`` (outside the repo); benchmarks/results/ gets bench_finetune.json and
 bench_finetune.png (the training report's chart). Targets (issue 15): BM25 top-30 reranked nDCG@10 >= 0.6724

@@ -8,7 +8,7 @@ p50/p95/p99, failed requests, the service's own model-call counts, and the on/of
 
 Run inside a loopback-only namespace, under the shared lock for heavy runs:
 
-    flock /work/notes/heavy.lock unshare -n bash -c 'ip link set lo up; cd /work/main; \
+    unshare -n bash -c 'ip link set lo up; \
         NNCF_CI=1 DO_NOT_TRACK=1 .venv/bin/python benchmarks/bench_serve.py'
 """
 

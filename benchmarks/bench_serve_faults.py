@@ -8,7 +8,7 @@ with 10,000 short documents (413 ``too_many_documents``), 10,000 SciFact documen
 ``invalid_request`` naming the field). After every fault a normal request must get 200. RSS comes
 from /proc/PID/status (VmRSS) after warm-up and after the run; the tolerance is stated in the output.
 
-    unshare -n bash -c 'ip link set lo up; cd /work/main; NNCF_CI=1 DO_NOT_TRACK=1 \
+    unshare -n bash -c 'ip link set lo up; NNCF_CI=1 DO_NOT_TRACK=1 \
         .venv/bin/python benchmarks/bench_serve_faults.py'
 """
 
