@@ -6,7 +6,7 @@ batching on, then with ``--no-batching`` (each request scored on its own as it a
 straightforward service does), same model, same requests. Prints and writes JSON: pairs/s, latency
 p50/p95/p99, failed requests, the service's own model-call counts, and the on/off throughput ratio.
 
-Run inside a loopback-only namespace, under the shared lock for heavy runs:
+Run inside a loopback-only namespace, on a machine doing nothing else:
 
     unshare -n bash -c 'ip link set lo up; \
         NNCF_CI=1 DO_NOT_TRACK=1 .venv/bin/python benchmarks/bench_serve.py'

@@ -307,7 +307,7 @@ def test_llama_index_postprocessor(model_dir: Path, direct: MultiVectorEncoder) 
 def test_cli_rerank_and_eval(model_dir: Path, direct: MultiVectorEncoder, tmp_path: Path,
                              capsys: pytest.CaptureFixture[str]) -> None:
     from swaprank.cli import main
-    from tests.test_eval_metrics import write_tiny_beir
+    from tests.test_eval_metrics import eval_row
 
     spec = f"colbert:{model_dir}"
     assert main(["rerank", "--model", spec, "-q", QUERY, "--top-n", "2", *DOCS]) == 0
@@ -317,12 +317,7 @@ def test_cli_rerank_and_eval(model_dir: Path, direct: MultiVectorEncoder, tmp_pa
     assert [line["index"] for line in lines] == sorted(range(len(DOCS)), key=lambda i: -raws[i])[:2]
     assert json.loads(printed.err.strip().splitlines()[-1])["model"] == spec
 
-    out = tmp_path / "out"
-    assert main(["eval", "--data", str(write_tiny_beir(tmp_path / "tiny")), "--candidates", "2", "--model", spec,
-                 "--out", str(out), "--no-progress"]) == 0
-    rows = {row["label"]: row for row in json.loads((out / "tiny-test.json").read_text())["rows"]}
-    row = rows[f"bm25 > {spec} top-2"]
-    assert row["docs_scored"] > 0 and not row.get("error")
+    eval_row(spec, tmp_path)
 
 
 # ------------------------------------------------------------------ errors and imports

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -41,6 +42,20 @@ def write_tiny_beir(folder: Path) -> Path:
     lines = ["query-id\tcorpus-id\tscore", *judged]
     (folder / "qrels" / "test.tsv").write_bytes(("\r\n".join(lines) + "\r\n").encode())
     return folder
+
+
+def eval_row(spec: str, tmp_path: Path) -> dict[str, Any]:
+    """``swaprank eval`` of ``spec`` reranking BM25's top 2 on the tiny dataset: its row of the JSON
+    report, after checking the command succeeded and the model scored documents without an error."""
+    from swaprank.cli import main
+
+    out = tmp_path / "out"
+    assert main(["eval", "--data", str(write_tiny_beir(tmp_path / "tiny")), "--candidates", "2", "--model", spec,
+                 "--out", str(out), "--no-progress"]) == 0
+    rows = json.loads((out / "tiny-test.json").read_text())["rows"]
+    row: dict[str, Any] = next(r for r in rows if r.get("model"))  # the reranked row (the others are first stages)
+    assert row["docs_scored"] > 0 and not row.get("error")
+    return row
 
 
 def test_hand_computed_metrics_with_graded_relevance() -> None:

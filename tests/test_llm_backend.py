@@ -501,16 +501,11 @@ def test_cli_rerank_and_eval_run_an_llm(chat: FakeChat, mode_option: str, tmp_pa
     import json
 
     from swaprank.cli import main
-    from tests.test_eval_metrics import write_tiny_beir
+    from tests.test_eval_metrics import eval_row
 
     spec = llm(chat, f"mode={mode_option}")
     assert main(["rerank", "--model", spec, "-q", QUERY, "--top-n", "3", *DOCS]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     best = sorted(range(N), key=lambda i: (-relevance(QUERY, DOCS[i]), i))[:3]
     assert [line["index"] for line in lines] == best  # the fake ranks by its relevance(); not a quality claim
-    out = tmp_path / "out"
-    assert main(["eval", "--data", str(write_tiny_beir(tmp_path / "tiny")), "--candidates", "2", "--model", spec,
-                 "--out", str(out), "--no-progress"]) == 0
-    rows = json.loads((out / "tiny-test.json").read_text())["rows"]
-    row = next(r for r in rows if r.get("model"))
-    assert row["docs_scored"] > 0 and not row.get("error")
+    eval_row(spec, tmp_path)

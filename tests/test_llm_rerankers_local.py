@@ -265,7 +265,7 @@ def test_through_both_adapters_the_cli_and_eval_with_instruction(qwen_dir: Path,
     from swaprank.cli import main
     from swaprank.langchain import RerankCompressor
     from swaprank.llama_index import RerankPostprocessor
-    from tests.test_eval_metrics import write_tiny_beir
+    from tests.test_eval_metrics import eval_row
 
     instruction = "Given a claim, find passages that support it"
     spec = f"cross-encoder:{qwen_dir}?instruction={instruction.replace(' ', '%20')}"
@@ -282,9 +282,4 @@ def test_through_both_adapters_the_cli_and_eval_with_instruction(qwen_dir: Path,
     assert main(["rerank", "--model", spec, "-q", QUERY, "--top-n", "2", *DOCS]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [line["index"] for line in lines] == order
-    out = tmp_path / "out"
-    assert main(["eval", "--data", str(write_tiny_beir(tmp_path / "tiny")), "--candidates", "2", "--model", spec,
-                 "--out", str(out), "--no-progress"]) == 0
-    rows = json.loads((out / "tiny-test.json").read_text())["rows"]
-    row = next(r for r in rows if r.get("model"))
-    assert row["docs_scored"] > 0 and not row.get("error")
+    eval_row(spec, tmp_path)
