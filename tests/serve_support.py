@@ -18,6 +18,7 @@ import uvicorn
 from swaprank.reranker import Reranker
 from swaprank.serve.app import create_app
 from swaprank.serve.settings import ServeSettings
+from tests.fakes.server import loopback_socket
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -43,9 +44,7 @@ class ServedApp:
         return f"http://127.0.0.1:{self.port}"
 
     def __enter__(self) -> ServedApp:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
+        sock = loopback_socket()
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="on",
                                 timeout_graceful_shutdown=2)

@@ -179,6 +179,18 @@ class Recorded:
         return [d["text"] if isinstance(d, dict) and "text" in d else d for d in docs]
 
 
+def loopback_socket(port: int = 0) -> socket.socket:
+    """A bound 127.0.0.1 socket for a uvicorn server in a thread (``port`` 0: any free port).
+
+    proto=IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on sockets that say so, and without it
+    every keep-alive answer waits ~40 ms for a delayed ACK.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    return sock
+
+
 class _Drop(Exception):
     pass
 
@@ -245,11 +257,7 @@ class FakeServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> FakeServer:
-        # proto=IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on sockets that say so, and
-        # without it every keep-alive answer waits ~40 ms for a delayed ACK.
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", self.port))  # 0 (any free port) unless a test set a fixed one
+        sock = loopback_socket(self.port)  # 0 (any free port) unless a test set a fixed one
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
             self._asgi, log_level="critical", access_log=False, lifespan="off", interface="asgi3",
