@@ -21,6 +21,7 @@ from swaprank.eval.loader import DatasetError, MissingDatasetFileError
 from swaprank.finetune.data import carve_dev, load_splits, pairs_to_beir
 from swaprank.finetune.errors import BaseModelNotFoundError, FinetuneError
 from swaprank.finetune.mining import MarginRule, mine, sample_negatives
+from swaprank.finetune.training import TrainConfig, build_loss
 from tests.assets import build_tiny_cross_encoder, build_tiny_encoder
 
 TOPICS = {
@@ -127,6 +128,16 @@ def test_negative_sampling_strategies_are_deterministic_for_a_seed() -> None:
         sample_negatives(eligible, 4, random.Random(0), "hardest")
     with pytest.raises(FinetuneError, match="relative_margin"):
         MarginRule(relative_margin=1.5)
+
+
+def test_bce_weights_each_positive_by_the_number_of_negatives(tiny_encoder: Path) -> None:
+    """Unweighted, one positive per N negatives trains towards the base rate; the weight balances it."""
+    from sentence_transformers import CrossEncoder
+
+    model = CrossEncoder(str(tiny_encoder), num_labels=1)
+    loss = build_loss(model, TrainConfig(loss="bce", negatives=5))
+    assert loss.pos_weight is not None and float(loss.pos_weight) == 5.0
+    assert type(build_loss(model, TrainConfig(loss="lambda"))).__name__ == "LambdaLoss"
 
 
 # ----------------------------------------------------------------------------- data
