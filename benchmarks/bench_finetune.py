@@ -36,6 +36,8 @@ sys.path.insert(0, str(REPO))
 
 from tests.assets import bi_encoder_path, missing_asset_hint, scifact_path  # noqa: E402
 
+from swaprank.finetune.report import model_spec  # noqa: E402
+
 STAND_IN_TOP30 = 0.6724  # ../shared/models/minilm-l6-scifact-ce/RESULTS.md, max_length 224, truncated
 BM25_ALONE = 0.6617
 
@@ -80,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         timings["finetune_seconds"] = _run(finetune)
     report = json.loads((args.run_dir / "finetune_report.json").read_text(encoding="utf-8"))
     max_length = report["settings"]["max_length"]
-    spec = f"cross-encoder:{args.run_dir}?max_length={max_length}&long_docs=truncate"
+    spec = model_spec(args.run_dir, max_length)  # the report's own spec: the same window and truncation
     eval_dir = args.run_dir.parent / (args.run_dir.name + "-test-eval")
     name = "scifact-test-finetuned"
     evaluate = [exe, "eval", "--data", str(args.data), "--split", "test", "--first-stage", "bm25",
