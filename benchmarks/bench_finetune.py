@@ -64,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-train", action="store_true", help="only evaluate an existing --run-dir")
     parser.add_argument("--bf16", action="store_true", help="train with bf16 autocast")
     parser.add_argument("--candidates", default="30,100", help="BM25 depths reranked on test (default: 30,100)")
+    parser.add_argument("--teacher", default=None, help="soft labels from a bi-encoder ('dense': all-MiniLM-L6-v2)")
+    parser.add_argument("--teacher-margin", type=float, default=None, help="see swaprank finetune --help")
     for key, value in DEFAULTS.items():
         parser.add_argument("--" + key.replace("_", "-"), type=type(value), default=value)
     args = parser.parse_args(argv)
@@ -77,6 +79,10 @@ def main(argv: list[str] | None = None) -> int:
         finetune += ["--" + key.replace("_", "-"), str(getattr(args, key))]
     if args.bf16:
         finetune.append("--bf16")
+    if args.teacher is not None:
+        finetune += ["--teacher", args.teacher]
+    if args.teacher_margin is not None:
+        finetune += ["--teacher-margin", f"{args.teacher_margin:g}"]
     timings: dict[str, float] = {}
     if not args.skip_train:
         timings["finetune_seconds"] = _run(finetune)

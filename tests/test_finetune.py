@@ -277,3 +277,73 @@ def test_max_minutes_stops_cleanly_and_a_rerun_resumes_from_the_checkpoint(beir:
     assert second["training"]["resumed_from"].endswith("checkpoint-1")
     assert second["training"]["stop_reason"] == "completed" and second["training"]["global_step"] == 4
     assert [p["step"] for p in second["curve"]["held_out"]] == [1, 2, 4]
+
+
+# ----------------------------------------------------------------------------- bi-encoder teacher
+
+
+def test_soft_labels_put_every_positive_a_margin_above_the_best_negative_and_keep_the_teachers_order() -> None:
+    from swaprank.finetune.teacher import soft_labels
+
+    # the teacher likes negative 2 (0.5) more than the positive (0.4): the label overrules it by the margin
+    labels = soft_labels([0.4, 0.3, 0.5, 0.1], [True, False, False, False], temperature=0.05, margin=3.0)
+    assert labels == pytest.approx([0.5 / 0.05 + 3.0, 6.0, 10.0, 2.0])
+    # a positive the teacher already puts far above the negatives keeps its own, higher logit
+    assert soft_labels([0.9, 0.2], [True, False], 0.05, 3.0) == pytest.approx([18.0, 4.0])
+    # several positives: each at least the margin above the best negative, their own order otherwise kept
+    assert soft_labels([0.1, 0.8, 0.3], [True, True, False], 0.1, 1.0) == pytest.approx([4.0, 8.0, 3.0])
+    with pytest.raises(FinetuneError, match="2 teacher scores for 3 documents"):
+        soft_labels([0.1, 0.2], [True, False, False], 0.05, 3.0)
+
+
+def test_a_teacher_needs_a_listwise_loss_and_sane_settings() -> None:
+    with pytest.raises(FinetuneError, match="use it with --loss listnet, not 'bce'"):
+        TrainConfig(loss="bce", teacher="dense").check()
+    with pytest.raises(FinetuneError, match="--teacher-temperature must be positive"):
+        TrainConfig(loss="listnet", teacher="dense", teacher_temperature=0.0).check()
+    TrainConfig(loss="listnet", teacher="dense").check()
+
+
+def test_teacher_labels_are_the_real_bi_encoders_cosines_over_each_training_row(beir: Path, tmp_path: Path) -> None:
+    """all-MiniLM-L6-v2 (the pip package) scores the rows; the labels are its cosines / T, positives lifted."""
+    import numpy as np
+    from sentence_transformers import SentenceTransformer
+
+    from swaprank.eval.first_stage import bm25, default_bi_encoder
+    from swaprank.finetune.teacher import bi_encoder_scores
+    from swaprank.finetune.training import training_rows
+
+    splits = load_splits(beir, workdir=tmp_path, dev_fraction=0.34)
+    mined = mine(splits.train.qrels, bm25(splits.train, 10), MarginRule())
+    scores = bi_encoder_scores(splits.train, mined, default_bi_encoder(), cache_dir=tmp_path / "cache")
+    assert (tmp_path / "cache").is_dir() and any((tmp_path / "cache").iterdir())  # shared with the dense stage
+    model = SentenceTransformer(default_bi_encoder(), device="cpu")
+    q = splits.train.query_ids[0]
+    for doc, cosine in scores[q].items():
+        a, b = model.encode([splits.train.queries[q], splits.train.doc_text(doc)], normalize_embeddings=True)
+        assert cosine == pytest.approx(float(np.dot(a, b)), abs=1e-4)
+    config = TrainConfig(loss="listnet", teacher="dense", negatives=3, epochs=1)
+    rows = training_rows(splits.train, mined, config, scores)
+    assert len(rows["query"]) == len(splits.train.query_ids)
+    for labels in rows["labels"]:  # the positive first, then up to 3 negatives (BM25 finds few here)
+        assert 2 <= len(labels) <= 4 and labels[0] >= max(labels[1:]) + config.teacher_margin - 1e-9
+        assert all(-1 / config.teacher_temperature <= v <= 1 / config.teacher_temperature for v in labels[1:])
+    with pytest.raises(FinetuneError, match="no teacher scores were computed"):
+        training_rows(splits.train, mined, config)
+
+
+def test_a_run_with_the_dense_teacher_trains_and_records_it(beir: Path, tiny_encoder: Path, tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "teacher-run"
+    assert swaprank_main([*finetune_args(beir, tiny_encoder, out), "--loss", "listnet", "--teacher", "dense",
+                          "--no-report"]) == 0
+    report = json.loads((out / "finetune_report.json").read_text())
+    assert report["settings"]["teacher"] == "dense" and report["settings"]["teacher_margin"] == 3.0
+    assert report["training"]["stop_reason"] == "completed" and report["training"]["global_step"] == 4
+    assert Reranker(f"cross-encoder:{out}").rerank(QUERIES["salt"], list(TOPICS["salt"]))
+    assert swaprank_main([*finetune_args(beir, tiny_encoder, tmp_path / "t2"), "--loss", "bce",
+                          "--teacher", "dense"]) == 2
+    assert "use it with --loss listnet" in capsys.readouterr().err
+    assert swaprank_main([*finetune_args(beir, tiny_encoder, tmp_path / "t3"), "--loss", "listnet",
+                          "--teacher", str(tmp_path / "no-such-model")]) == 2
+    assert "not a directory" in capsys.readouterr().err

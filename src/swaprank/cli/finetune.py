@@ -70,6 +70,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=d.seed)
     parser.add_argument("--bf16", action="store_true",
                         help="bf16 autocast while training (faster on CPUs with AVX512-BF16/AMX; weights stay fp32)")
+    parser.add_argument("--teacher", default=None,
+                        help="soft listwise labels from a bi-encoder's cosines (with --loss listnet): a "
+                             "sentence-transformers directory, or 'dense' for the dense first stage's model; "
+                             "positives stay on top (see --teacher-margin)")
+    parser.add_argument("--teacher-temperature", type=float, default=d.teacher_temperature,
+                        help="teacher logit = cosine / T (default: %(default)s, all-MiniLM-L6-v2's training scale)")
+    parser.add_argument("--teacher-margin", type=float, default=d.teacher_margin,
+                        help="a positive's target logit is at least the best negative's plus this "
+                             "(default: %(default)s)")
     parser.add_argument("--no-report", action="store_true", help="skip the before/after evaluation")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -88,7 +97,8 @@ def run(args: argparse.Namespace) -> int:
                          negatives=args.negatives, sampling=args.sampling, max_length=args.max_length,
                          epochs=args.epochs, eval_steps=args.eval_steps, eval_candidates=args.eval_candidates,
                          patience=args.patience, max_minutes=args.max_minutes, seed=args.seed,
-                         bf16=args.bf16, progress=not args.no_progress)
+                         bf16=args.bf16, teacher=args.teacher, teacher_temperature=args.teacher_temperature,
+                         teacher_margin=args.teacher_margin, progress=not args.no_progress)
     options = RunOptions(data=args.data, base=args.base, out=args.out, first_stage=args.first_stage,
                          corpus=args.corpus, dev_fraction=args.dev_fraction, rule=rule, train=config,
                          dense_model=args.dense_model, report=not args.no_report)

