@@ -8,7 +8,7 @@ import time
 import pytest
 
 from swaprank import AuthenticationError, BadRequestError, BadResponseError
-from swaprank.net import error_for_status, ranked_scores, retry_after_seconds, vendor_message
+from swaprank.backends.hosted import error_for_status, ranked_scores, retry_after_seconds, vendor_message
 
 
 @pytest.mark.parametrize(

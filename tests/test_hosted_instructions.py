@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from swaprank import Reranker, registry
-from swaprank.net.prompting import QWEN3_DEFAULT_INSTRUCTION
+from swaprank.backends.hosted.prompting import QWEN3_DEFAULT_INSTRUCTION
 from tests.fakes import FakeServer, spec_for
 from tests.fakes.helpers import DOCS, FAST, QUERY, TEST_KEY
 

@@ -152,7 +152,7 @@ def _same_kind(a: Any, b: Any) -> bool:
 def options_markdown() -> str:
     """The config-string reference, generated from every registered backend's option table."""
     from swaprank import available_backends
-    from swaprank.net import HostedBackend
+    from swaprank.backends.hosted import HostedBackend
     from swaprank.registry import _ALIASES, backend_factory
 
     extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]

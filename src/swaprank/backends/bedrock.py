@@ -33,9 +33,9 @@ from typing import Any, ClassVar
 from pydantic import SecretStr
 
 from swaprank.backends.base import require
-from swaprank.net import HostedBackend, HTTPStatusFailure, Part, network_options, ranked_scores, request_id_from
-from swaprank.net.errors import MESSAGE_LIMIT
-from swaprank.net.logs import redact_sdk_logs, watch_secrets
+from swaprank.backends.hosted import HostedBackend, HTTPStatusFailure, Part, network_options, ranked_scores, request_id_from
+from swaprank.backends.hosted.errors import MESSAGE_LIMIT
+from swaprank.backends.hosted.logs import redact_sdk_logs, watch_secrets
 from swaprank.redaction import MASK, redact_text
 from swaprank.specs import BackendSpec, Option
 from swaprank.types import AuthenticationError, BadRequestError, BadResponseError, ConfigError

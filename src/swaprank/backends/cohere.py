@@ -13,7 +13,7 @@ import httpx
 from pydantic import SecretStr
 
 from swaprank.backends.base import require
-from swaprank.net import (
+from swaprank.backends.hosted import (
     PLACEHOLDER_KEY,
     HostedBackend,
     HTTPStatusFailure,

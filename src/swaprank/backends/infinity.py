@@ -23,7 +23,7 @@ from pydantic import SecretStr
 
 from swaprank.backends.jina import JinaBackend
 from swaprank.backends.selfhosted import self_hosted_url
-from swaprank.net import network_options
+from swaprank.backends.hosted import network_options
 from swaprank.specs import BackendSpec, Option
 
 

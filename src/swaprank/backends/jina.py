@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 from pydantic import SecretStr
 
-from swaprank.net import (
+from swaprank.backends.hosted import (
     JsonRerankBackend,
     Part,
     dig,

@@ -61,7 +61,7 @@ from typing import Any, ClassVar
 from pydantic import SecretStr
 
 from swaprank.backends.base import Scores, require
-from swaprank.net import (
+from swaprank.backends.hosted import (
     PLACEHOLDER_KEY,
     HostedBackend,
     HTTPStatusFailure,
@@ -71,9 +71,9 @@ from swaprank.net import (
     int_or_none,
     request_id_from,
 )
-from swaprank.net import network_options as _network_options
-from swaprank.net.loops import gather_or_cancel
-from swaprank.net.retry import Deadline
+from swaprank.backends.hosted import network_options as _network_options
+from swaprank.backends.hosted.loops import gather_or_cancel
+from swaprank.backends.hosted.retry import Deadline
 from swaprank.redaction import redacted_spec
 from swaprank.specs import BackendSpec, Option
 from swaprank.types import BackendError, BadResponseError, ConfigError, Usage

@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 import httpx
 from pydantic import SecretStr
 
-from swaprank.net import (
+from swaprank.backends.hosted import (
     HTTPStatusFailure,
     JsonRerankBackend,
     Part,

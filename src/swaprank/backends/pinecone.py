@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 from pydantic import SecretStr
 
 from swaprank.backends.base import require
-from swaprank.net import (
+from swaprank.backends.hosted import (
     PLACEHOLDER_KEY,
     HostedBackend,
     HTTPStatusFailure,
@@ -26,7 +26,7 @@ from swaprank.net import (
     network_options,
     ranked_scores,
 )
-from swaprank.net.errors import MESSAGE_LIMIT
+from swaprank.backends.hosted.errors import MESSAGE_LIMIT
 from swaprank.specs import BackendSpec, Option
 from swaprank.types import BadResponseError, Usage
 

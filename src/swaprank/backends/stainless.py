@@ -16,7 +16,7 @@ import httpx
 from pydantic import SecretStr
 
 from swaprank.backends.base import require
-from swaprank.net import (
+from swaprank.backends.hosted import (
     PLACEHOLDER_KEY,
     HostedBackend,
     HTTPStatusFailure,
@@ -25,7 +25,7 @@ from swaprank.net import (
     async_client,
     sync_client,
 )
-from swaprank.net.errors import MESSAGE_LIMIT
+from swaprank.backends.hosted.errors import MESSAGE_LIMIT
 from swaprank.specs import BackendSpec
 
 

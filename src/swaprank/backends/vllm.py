@@ -15,7 +15,7 @@ vLLM rejects a pair longer than the model's window with HTTP 400. Unless ``max_l
 client-side; a failure to ask is logged once and retried a minute later.
 
 A Qwen3-Reranker (any model whose name contains ``qwen3-reranker``, or ``prompt_format=qwen3``) gets
-its prompt template written here, ``instruction=`` included (:mod:`swaprank.net.prompting`).
+its prompt template written here, ``instruction=`` included (:mod:`swaprank.backends.hosted.prompting`).
 
 Cross-encoders come back through the model's activation, on [0, 1]; a model served without one
 returns logits: ``activation=sigmoid`` then maps them once.
@@ -29,8 +29,8 @@ from pydantic import SecretStr
 
 from swaprank.backends.jina import JinaBackend, rerank_url
 from swaprank.backends.selfhosted import ServerFacts, self_hosted_url
-from swaprank.net import Part, activation_option, dig, int_or_none, network_options, ranked_scores, request_id_from
-from swaprank.net.prompting import Prompting, qwen3_reranker
+from swaprank.backends.hosted import Part, activation_option, dig, int_or_none, network_options, ranked_scores, request_id_from
+from swaprank.backends.hosted.prompting import Prompting, qwen3_reranker
 from swaprank.specs import BackendSpec, Option
 from swaprank.types import Usage
 from swaprank.windows import Limit

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 from pydantic import SecretStr
 
 from swaprank.backends.base import require
-from swaprank.net import (
+from swaprank.backends.hosted import (
     PLACEHOLDER_KEY,
     HostedBackend,
     HTTPStatusFailure,
@@ -24,7 +24,7 @@ from swaprank.net import (
     network_options,
     ranked_scores,
 )
-from swaprank.net.prompting import Prompting
+from swaprank.backends.hosted.prompting import Prompting
 from swaprank.specs import BackendSpec, Option
 from swaprank.types import BadResponseError, Usage
 

@@ -7,10 +7,10 @@ the answer. This class owns the policy around it, identical for every vendor:
   concurrently (at most ``max_concurrency`` in flight per backend) and merged by global index.
   Sync calls use the SDK's sync client on a small per-backend thread pool, never an event loop,
   so ``rerank()`` is safe inside a running loop (Jupyter, FastAPI handlers).
-- **Retries** and the **deadline** (``swaprank.net.retry``); every request gets
+- **Retries** and the **deadline** (``swaprank.backends.hosted.retry``); every request gets
   ``min(timeout, time left before the deadline)``; SDK clients are built with their own retries
   off, so attempts are never multiplied.
-- **Errors** (``swaprank.net.errors``), **usage** summed over parts (and carried by a failure, so a
+- **Errors** (``swaprank.backends.hosted.errors``), **usage** summed over parts (and carried by a failure, so a
   fallback's bill is complete), a trace span per attempt (``swaprank.tracing``).
 """
 
@@ -31,13 +31,13 @@ from tenacity import AsyncRetrying, RetryCallState, Retrying, retry_if_exception
 
 from swaprank.backends.base import BaseBackend, Scores, resolve_api_key, sigmoid, warn_instruction_ignored
 from swaprank.backends.limits import LengthLimits, length_options
-from swaprank.net.answers import Part
-from swaprank.net.clients import JsonHTTP
-from swaprank.net.errors import MESSAGE_LIMIT, HTTPStatusFailure, Retryable, error_for_status, unwrap
-from swaprank.net.logs import redact_sdk_logs
-from swaprank.net.loops import PerLoop, gather_or_cancel
-from swaprank.net.prompting import Prompting
-from swaprank.net.retry import Deadline, StopAtDeadline, Wait
+from swaprank.backends.hosted.answers import Part
+from swaprank.backends.hosted.clients import JsonHTTP
+from swaprank.backends.hosted.errors import MESSAGE_LIMIT, HTTPStatusFailure, Retryable, error_for_status, unwrap
+from swaprank.backends.hosted.logs import redact_sdk_logs
+from swaprank.backends.hosted.loops import PerLoop, gather_or_cancel
+from swaprank.backends.hosted.prompting import Prompting
+from swaprank.backends.hosted.retry import Deadline, StopAtDeadline, Wait
 from swaprank.redaction import redact_text, redacted_spec
 from swaprank.specs import BackendSpec, Option
 from swaprank.tracing import AttemptSpan, attempt_span

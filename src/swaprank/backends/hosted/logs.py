@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from swaprank.redaction import redact_text
 
 if TYPE_CHECKING:
-    from swaprank.net.hosted import HostedBackend
+    from swaprank.backends.hosted.base import HostedBackend
 
 
 class RedactKeys(logging.Filter):

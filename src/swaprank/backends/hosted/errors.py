@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from swaprank.net.answers import request_id_from
+from swaprank.backends.hosted.answers import request_id_from
 from swaprank.types import (
     AuthenticationError,
     BackendError,

@@ -13,7 +13,7 @@ import time
 from tenacity import RetryCallState
 from tenacity.stop import stop_base
 
-from swaprank.net.errors import Retryable
+from swaprank.backends.hosted.errors import Retryable
 from swaprank.types import BackendUnavailableError
 
 

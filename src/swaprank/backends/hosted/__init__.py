@@ -1,4 +1,4 @@
-"""The network layer every hosted backend shares, one concern per module.
+"""The framework every hosted backend shares, one concern per module.
 
 A vendor backend (``swaprank/backends/<vendor>.py``) is a short file of translation: the request
 body, reading the answer, limits and key env vars. Everything else is here, written once:
@@ -15,17 +15,17 @@ body, reading the answer, limits and key env vars. Everything else is here, writ
 Importing the core (and the local cross-encoder path) never imports this package, httpx or tenacity.
 """
 
-from swaprank.net.answers import REQUEST_ID_HEADERS, Part, dig, int_or_none, ranked_scores, request_id_from
-from swaprank.net.clients import USER_AGENT, JsonHTTP, async_client, shared_ssl_context, sync_client
-from swaprank.net.errors import HTTPStatusFailure, error_for_status, retry_after_seconds, vendor_message
-from swaprank.net.hosted import (
+from swaprank.backends.hosted.answers import REQUEST_ID_HEADERS, Part, dig, int_or_none, ranked_scores, request_id_from
+from swaprank.backends.hosted.clients import USER_AGENT, JsonHTTP, async_client, shared_ssl_context, sync_client
+from swaprank.backends.hosted.errors import HTTPStatusFailure, error_for_status, retry_after_seconds, vendor_message
+from swaprank.backends.hosted.base import (
     PLACEHOLDER_KEY,
     HostedBackend,
     JsonRerankBackend,
     activation_option,
     network_options,
 )
-from swaprank.net.loops import PerLoop
+from swaprank.backends.hosted.loops import PerLoop
 
 __all__ = [
     "PLACEHOLDER_KEY",

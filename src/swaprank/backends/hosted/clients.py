@@ -9,8 +9,8 @@ from typing import Any
 
 import httpx
 
-from swaprank.net.errors import MESSAGE_LIMIT, HTTPStatusFailure
-from swaprank.net.loops import PerLoop
+from swaprank.backends.hosted.errors import MESSAGE_LIMIT, HTTPStatusFailure
+from swaprank.backends.hosted.loops import PerLoop
 
 USER_AGENT = "swaprank"
 
