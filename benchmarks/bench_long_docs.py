@@ -103,7 +103,7 @@ class ScoreStore:
         return hashlib.sha256("\x00".join((model, query, text)).encode()).hexdigest()
 
     def wrap(self, backend: Any, model: str) -> None:
-        from swaprank.backends.base import Scores
+        from swaprank.backends.contract import Scores
 
         score_many = backend.score_many
 

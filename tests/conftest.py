@@ -53,7 +53,7 @@ SKIPPED_SERVERS: list[str] = []
 @pytest.fixture(autouse=True)
 def _isolated_registry() -> Iterator[None]:
     """Backends a test registers (scripted, slow, plugins...) do not leak into later tests."""
-    from swaprank import registry
+    from swaprank.backends import registry
 
     before = dict(registry._registered)
     yield

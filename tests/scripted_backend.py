@@ -15,14 +15,14 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from swaprank import register_backend
-from swaprank.backends.base import BaseBackend, Scores
+from swaprank.backends.contract import Backend, Scores
 from swaprank.config import BackendSpec, Option
 from swaprank.types import BackendUnavailableError
 
 _SCORE = re.compile(r"s=([0-9.]+)")
 
 
-class ScriptedBackend(BaseBackend):
+class ScriptedBackend(Backend):
     vendor: ClassVar[str] = "scripted"
     default_model: ClassVar[str | None] = "default"
     options: ClassVar[dict[str, Option]] = {

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import uvicorn
 
-from swaprank.reranker import Reranker
+from swaprank import Reranker
 from swaprank.serve.app import create_app
 from swaprank.serve.settings import ServeSettings
 from tests.fakes.server import loopback_socket

@@ -340,7 +340,7 @@ def test_missing_directory_and_unloadable_model(tmp_path: Path) -> None:
 
 def test_registered_and_importing_it_pulls_in_no_framework() -> None:
     assert "colbert" in registry.available_backends()
-    code = ("import sys, swaprank.backends.colbert, swaprank.registry as r; "
+    code = ("import sys, swaprank.backends.colbert, swaprank.backends.registry as r; "
             "r.backend_factory('colbert'); "
             "bad = [m for m in ('torch', 'sentence_transformers', 'transformers') if m in sys.modules]; "
             "assert not bad, bad")

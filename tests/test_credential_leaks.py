@@ -24,7 +24,7 @@ from swaprank import Reranker
 from swaprank.langchain import RerankCompressor
 from swaprank.llama_index import RerankPostprocessor
 from swaprank.redaction import redact_url, redacted_spec
-from swaprank.registry import clear_cache
+from swaprank.backends.registry import clear_cache
 from tests.fakes import FakeServer, Fault
 from tests.fakes.helpers import DOCS, QUERY, TEST_KEY, spec
 from tests.llama_events import recording

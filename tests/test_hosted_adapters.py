@@ -8,7 +8,7 @@ import pytest
 
 from swaprank import parse_spec
 from swaprank.redaction import spec_label
-from swaprank.registry import clear_cache
+from swaprank.backends.registry import clear_cache
 from tests.fakes import FakeServer, Fault, relevance
 from tests.fakes.helpers import DOCS, QUERY, TEST_KEY, spec
 

@@ -11,7 +11,7 @@ import asyncio
 import pytest
 
 from swaprank import AuthenticationError, ConfigError, Document, Reranker, Usage, format_spec, parse_spec
-from swaprank.registry import clear_cache
+from swaprank.backends.registry import clear_cache
 from tests.fakes import FakeServer, relevance, token_count
 from tests.fakes.helpers import DOCS, NO_USAGE, QUERY, TEST_KEY, rerank, reranker, spec
 from tests.fakes.vendors_selfhosted import logit

@@ -12,7 +12,7 @@ import asyncio
 import pytest
 
 from swaprank import AuthenticationError, BackendUnavailableError, BadResponseError, Reranker, format_spec, parse_spec
-from swaprank.registry import clear_cache
+from swaprank.backends.registry import clear_cache
 from tests.fakes import FakeServer, Fault, relevance
 from tests.fakes.helpers import DOCS, QUERY, TEST_KEY, spec
 

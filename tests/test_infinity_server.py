@@ -29,7 +29,7 @@ import httpx
 import pytest
 
 from swaprank import AuthenticationError, Reranker, RerankResult, Usage
-from swaprank.registry import clear_cache
+from swaprank.backends.registry import clear_cache
 from tests.assets import REPO, real_model_path
 
 pytestmark = pytest.mark.infinity

@@ -153,7 +153,7 @@ def options_markdown() -> str:
     """The config-string reference, generated from every registered backend's option table."""
     from swaprank import available_backends
     from swaprank.backends.hosted import HostedBackend
-    from swaprank.registry import _ALIASES, backend_factory
+    from swaprank.backends.registry import _ALIASES, backend_factory
 
     extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     names = available_backends()

@@ -12,11 +12,12 @@ from typing import Any, ClassVar
 import pytest
 
 from swaprank import ConfigError, MissingDependencyError, Reranker, available_backends, register_backend, registry
-from swaprank.backends.base import BaseBackend, Scores, require
+from swaprank.backends.contract import Backend, Scores
+from swaprank.backends.optional import require
 from swaprank.config import BackendSpec
 
 
-class SlowLoadingBackend(BaseBackend):
+class SlowLoadingBackend(Backend):
     """Takes a while to 'load', like a model, and counts how often it is built."""
 
     vendor: ClassVar[str] = "slow"
@@ -94,8 +95,8 @@ def test_factory_without_option_table_accepts_any_option() -> None:
 
 def test_entry_point_backends_are_discovered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "thirdparty_rerank.py").write_text(
-        "from swaprank.backends.base import BaseBackend, Scores\n"
-        "class Plugin(BaseBackend):\n"
+        "from swaprank.backends import Backend, Scores\n"
+        "class Plugin(Backend):\n"
         "    default_model = 'plug'\n"
         "    def __init__(self, spec, *, api_key=None):\n"
         "        super().__init__(spec)\n"

@@ -13,7 +13,7 @@ from llama_index.core.schema import MetadataMode, NodeWithScore, TextNode
 from swaprank import Reranker, Usage
 from swaprank.langchain import RerankCompressor
 from swaprank.llama_index import RerankPostprocessor
-from swaprank.registry import clear_cache
+from swaprank.backends.registry import clear_cache
 from tests.fakes import FakeServer, Fault, token_count
 from tests.fakes.helpers import DOCS, NO_USAGE, QUERY, TEST_KEY, rerank, spec
 from tests.llama_events import recording

@@ -27,10 +27,10 @@ from swaprank import (
     parse_spec,
     registry,
 )
-from swaprank.backends.base import sigmoid
+from swaprank.backends.contract import sigmoid
 from swaprank.backends.bedrock import BedrockBackend, model_arn
 from swaprank.backends.nvidia import NvidiaBackend, hosted_url, ranking_url
-from swaprank.registry import clear_cache
+from swaprank.backends.registry import clear_cache
 from tests.fakes import FakeServer, Fault, relevance
 from tests.fakes.helpers import DOCS, FAST, QUERY, TEST_KEY, rerank, spec
 from tests.fakes.vendors_cloud import AWS_ACCESS_KEY_ID

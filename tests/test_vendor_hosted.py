@@ -24,7 +24,7 @@ from swaprank import (
     parse_spec,
     registry,
 )
-from swaprank.registry import clear_cache
+from swaprank.backends.registry import clear_cache
 from tests.fakes import FakeServer, Fault, relevance
 from tests.fakes.helpers import DOCS, QUERY, TEST_KEY, rerank, spec
 

@@ -15,9 +15,9 @@ from collections.abc import Iterator
 import pytest
 
 from swaprank import BackendUnavailableError, BadRequestError, BadResponseError, ConfigError, Reranker, Usage
-from swaprank.backends.base import sigmoid
+from swaprank.backends.contract import sigmoid
 from swaprank.backends.vllm import vllm_url
-from swaprank.registry import clear_cache
+from swaprank.backends.registry import clear_cache
 from tests.fakes import FakeServer, Fault, relevance, token_count
 from tests.fakes.helpers import DOCS, QUERY, TEST_KEY, rerank, spec
 from tests.fakes.vendors_selfhosted import FakeVLLMScore, logit

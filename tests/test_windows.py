@@ -20,7 +20,7 @@ from swaprank.backends.cross_encoder import CrossEncoderBackend
 from swaprank.backends.limits import LengthLimits
 from swaprank.config import parse_spec
 from swaprank.eval.loader import load_beir
-from swaprank.registry import clear_cache
+from swaprank.backends.registry import clear_cache
 from swaprank.windows import CharCounter, Limit, Windowing, WindowPolicy, expand, local_tokenizer, window_spans
 from tests.fakes import FakeServer, relevance
 from tests.fakes.helpers import TEST_KEY, rerank, spec

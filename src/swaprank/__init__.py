@@ -4,16 +4,17 @@ The framework adapters live in ``swaprank.llama_index`` and ``swaprank.langchain
 importing the core never imports either framework.
 """
 
+from swaprank._engine.reranker import Reranker
 from swaprank._version import __version__
+from swaprank.backends.registry import Registry, available_backends, register_backend
 from swaprank.config import BackendSpec, Option, format_chain, format_spec, parse_chain, parse_spec
-from swaprank.registry import available_backends, register_backend
-from swaprank.reranker import Reranker
 from swaprank.types import (
     AuthenticationError,
     BackendError,
     BackendUnavailableError,
     BadRequestError,
     BadResponseError,
+    ClosedError,
     ConfigError,
     Document,
     InvalidInputError,
@@ -32,6 +33,7 @@ __all__ = [
     "BackendUnavailableError",
     "BadRequestError",
     "BadResponseError",
+    "ClosedError",
     "ConfigError",
     "Document",
     "InvalidInputError",
@@ -39,6 +41,7 @@ __all__ = [
     "Option",
     "RankedDocument",
     "RateLimitError",
+    "Registry",
     "RerankResult",
     "Reranker",
     "SwapRankError",

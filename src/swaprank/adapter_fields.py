@@ -18,9 +18,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, field_serializer
 
+from swaprank import Reranker
 from swaprank.config import DEFAULT_MODEL, ENV_MODEL, format_chain, parse_chain
 from swaprank.redaction import redact_text, redacted_chain
-from swaprank.reranker import Reranker
 from swaprank.types import RankedDocument, RerankResult
 
 

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import unquote
 
-from swaprank import registry
+from swaprank.backends.registry import Registry, default_registry
 from swaprank.specs import BackendSpec, Option, format_chain, format_spec
 from swaprank.types import ConfigError
 
@@ -41,22 +41,19 @@ def _split_options(text: str, where: str) -> list[tuple[str, str]]:
     return pairs
 
 
-def _option_table(factory: Any) -> Mapping[str, Option] | None:
-    table = getattr(factory, "options", None)
-    return table if isinstance(table, Mapping) else None
-
-
-def build_spec(backend: str, model: str = "", options: Mapping[str, Any] | None = None) -> BackendSpec:
-    """Validate a backend name, model and options into a BackendSpec (all typed)."""
-    name = registry.canonical_name(backend)
-    factory = registry.backend_factory(name)
+def build_spec(backend: str, model: str = "", options: Mapping[str, Any] | None = None, *,
+               registry: Registry | None = None) -> BackendSpec:
+    """Validate a backend name, model and options into a BackendSpec (all typed), against ``registry``
+    (the process-wide one by default)."""
+    found = (registry or default_registry()).registration(backend)
+    name = found.name
     if not model:
-        model = getattr(factory, "default_model", None) or ""
+        model = found.default_model or ""
         if not model:
             raise ConfigError(
                 f"backend {name!r} has no default model; write it as {name}:<model>"
             )
-    table = _option_table(factory)
+    table = found.options
     typed: dict[str, Any] = {}
     for key, value in (options or {}).items():
         if table is None:  # a third-party factory without an option table takes any option
@@ -69,7 +66,7 @@ def build_spec(backend: str, model: str = "", options: Mapping[str, Any] | None 
     return BackendSpec(backend=name, model=model, options=tuple(sorted(typed.items())))
 
 
-def parse_spec(text: str) -> BackendSpec:
+def parse_spec(text: str, *, registry: Registry | None = None) -> BackendSpec:
     """Parse one ``backend:model?opt=value`` string."""
     if not isinstance(text, str) or not text.strip():
         raise ConfigError(f"a model config string must be a non-empty string, got {text!r}")
@@ -89,11 +86,11 @@ def parse_spec(text: str) -> BackendSpec:
         if name in seen:
             raise ConfigError(f"option {name!r} given twice in {text!r}")
         seen.add(name)
-    return build_spec(backend.strip(), model.strip(), dict(options))
+    return build_spec(backend.strip(), model.strip(), dict(options), registry=registry)
 
 
 def parse_chain(
-    text: str | BackendSpec | Sequence[BackendSpec] | None,
+    text: str | BackendSpec | Sequence[BackendSpec] | None, *, registry: Registry | None = None,
 ) -> tuple[BackendSpec, ...]:
     """Parse ``spec | spec | ...`` into the fallback order; ``None`` reads ``SWAPRANK_MODEL``."""
     if text is None:
@@ -111,4 +108,4 @@ def parse_chain(
     parts = [part.strip() for part in text.split("|")]
     if any(not part for part in parts):
         raise ConfigError(f"empty entry in fallback chain {text!r}")
-    return tuple(parse_spec(part) for part in parts)
+    return tuple(parse_spec(part, registry=registry) for part in parts)

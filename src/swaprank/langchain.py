@@ -23,8 +23,8 @@ from langchain_core.documents import BaseDocumentCompressor
 from langchain_core.documents import Document as LCDocument
 from pydantic import ConfigDict
 
+from swaprank import Reranker
 from swaprank.adapter_fields import PASSTHROUGH_KEY, RerankSettings, long_document_metadata, usage_metadata
-from swaprank.reranker import Reranker
 from swaprank.types import Document, RerankResult
 
 SCORE_KEY = "relevance_score"

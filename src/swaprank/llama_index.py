@@ -24,6 +24,7 @@ from llama_index.core.instrumentation.events.rerank import ReRankEndEvent, ReRan
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
 
+from swaprank import Reranker
 from swaprank.adapter_fields import (
     PASSTHROUGH_KEY,
     USAGE_KEY,
@@ -31,7 +32,6 @@ from swaprank.adapter_fields import (
     long_document_metadata,
     result_summary,
 )
-from swaprank.reranker import Reranker
 from swaprank.types import Document, InvalidInputError, RerankResult
 
 dispatcher = get_dispatcher(__name__)

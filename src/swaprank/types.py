@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, SupportsIndex, overload
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,12 +82,19 @@ class Usage:
 class RerankResult(list[RankedDocument]):
     """The reranked documents, plus how they were produced.
 
-    It *is* a list (the contract is ``rerank(...) -> list[RankedDocument]``); the attributes tell
-    which backend of a fallback chain served the call (``model``: its config string with any
-    credentials masked; ``model_name``: ``backend:model`` alone, safe to copy into documents and
-    traces), what the vendors billed (summed over split requests and failed fallback attempts), how many input
-    documents did not fit the model's window and were scored in windows (``windowed``) or cut
-    (``truncated``; both counted before ``top_n``), and whether the call fell back to the input order.
+    It *is* a list (the contract is ``rerank(...) -> list[RankedDocument]``, and frameworks, JSON
+    encoders and user code take it as one); the attributes tell which backend of a fallback chain
+    served the call (``model``: its config string with any credentials masked; ``model_name``:
+    ``backend:model`` alone, safe to copy into documents and traces), what the vendors billed
+    (summed over split requests and failed fallback attempts), how many input documents did not fit
+    the model's window and were scored in windows (``windowed``) or cut (``truncated``; both counted
+    before ``top_n``), and whether the call fell back to the input order.
+
+    The attributes survive the list operations users do: slicing, ``copy()``, ``copy.copy``,
+    ``+`` (either side: the result keeps the RerankResult operand's attributes), ``*``, pickling
+    and ``result.sorted(key=...)``. The built-in ``sorted(result)`` returns a plain ``list`` (Python
+    builds it, not us): use ``result.sorted(...)`` to keep them. Kept a list subclass rather than a
+    new sequence type so ``isinstance(result, list)``, ``json.dumps`` and ``result == [...]`` keep working.
     """
 
     model: str
@@ -118,6 +125,41 @@ class RerankResult(list[RankedDocument]):
         self.windowed = windowed
         self.passthrough = passthrough
         self.error = error
+
+    def _like(self, documents: Iterable[RankedDocument]) -> RerankResult:
+        """``documents`` with this result's attributes."""
+        return RerankResult(documents, model=self.model, model_name=self.model_name, usage=self.usage,
+                            truncated=self.truncated, windowed=self.windowed, passthrough=self.passthrough,
+                            error=self.error)
+
+    @overload
+    def __getitem__(self, index: SupportsIndex) -> RankedDocument: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> RerankResult: ...
+
+    def __getitem__(self, index: SupportsIndex | slice) -> RankedDocument | RerankResult:
+        if isinstance(index, slice):
+            return self._like(list.__getitem__(self, index))
+        return list.__getitem__(self, index)
+
+    def copy(self) -> RerankResult:
+        return self._like(self)
+
+    def __add__(self, other: Iterable[RankedDocument]) -> RerankResult:  # type: ignore[override]
+        return self._like([*self, *other])
+
+    def __radd__(self, other: Iterable[RankedDocument]) -> RerankResult:
+        return self._like([*other, *self])
+
+    def __mul__(self, times: SupportsIndex) -> RerankResult:
+        return self._like(list.__mul__(self, times))
+
+    __rmul__ = __mul__
+
+    def sorted(self, *, key: Callable[[RankedDocument], Any] | None = None, reverse: bool = False) -> RerankResult:
+        """A re-sorted copy that keeps the attributes (the built-in ``sorted`` returns a plain list)."""
+        return self._like(sorted(self, key=key, reverse=reverse))  # type: ignore[type-var, arg-type]
 
     def __repr__(self) -> str:
         flags = ", passthrough=True" if self.passthrough else ""
@@ -218,3 +260,7 @@ class BadResponseError(BackendError):
 
 class BadRequestError(BackendError):
     """The vendor rejected the request itself (4xx other than auth and rate limits). Not retried."""
+
+
+class ClosedError(SwapRankError, RuntimeError):
+    """The Reranker (or backend) was closed; build a new one."""

@@ -32,10 +32,17 @@ from typing import Any, ClassVar
 
 from pydantic import SecretStr
 
-from swaprank.backends.base import require
-from swaprank.backends.hosted import HostedBackend, HTTPStatusFailure, Part, network_options, ranked_scores, request_id_from
+from swaprank.backends.hosted import (
+    HostedBackend,
+    HTTPStatusFailure,
+    Part,
+    network_options,
+    ranked_scores,
+    request_id_from,
+)
 from swaprank.backends.hosted.errors import MESSAGE_LIMIT
 from swaprank.backends.hosted.logs import redact_sdk_logs, watch_secrets
+from swaprank.backends.optional import require
 from swaprank.redaction import MASK, redact_text
 from swaprank.specs import BackendSpec, Option
 from swaprank.types import AuthenticationError, BadRequestError, BadResponseError, ConfigError
@@ -171,7 +178,7 @@ class BedrockBackend(HostedBackend):
         # caller's context so its trace span nests; HostedBackend bounds it with wait_for(timeout).
         loop = asyncio.get_running_loop()
         call = functools.partial(contextvars.copy_context().run, self._send, query, texts, timeout)
-        return await loop.run_in_executor(self._executor(), call)
+        return await loop.run_in_executor(self._thread_pool(), call)
 
     def _items(self, response: Any) -> tuple[Any, str | None]:
         metadata = response.get("ResponseMetadata") or {}

@@ -12,7 +12,6 @@ from typing import Any, ClassVar
 import httpx
 from pydantic import SecretStr
 
-from swaprank.backends.base import require
 from swaprank.backends.hosted import (
     PLACEHOLDER_KEY,
     HostedBackend,
@@ -27,6 +26,7 @@ from swaprank.backends.hosted import (
     request_id_from,
     sync_client,
 )
+from swaprank.backends.optional import require
 from swaprank.specs import BackendSpec, Option
 from swaprank.types import Usage
 from swaprank.windows import Limit

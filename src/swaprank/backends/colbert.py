@@ -40,7 +40,9 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from swaprank.backends.base import BaseBackend, Scores, require, warn_instruction_ignored
+from swaprank.backends.contract import Backend, Scores
+from swaprank.backends.notices import warn_instruction_ignored
+from swaprank.backends.optional import require
 from swaprank.specs import BackendSpec, Option
 from swaprank.types import BackendUnavailableError, BadResponseError, ConfigError
 from swaprank.windows import Limit, TokenizerCounter, Windowing, WindowPolicy, window_options
@@ -102,9 +104,10 @@ class DocEmbeddingCache:
         self._entries.clear()
 
 
-class ColBERTBackend(BaseBackend):
+class ColBERTBackend(Backend):
     vendor: ClassVar[str] = "colbert"
     uses_api_key: ClassVar[bool] = False  # a key given to a chain never goes to a local model
+    local: ClassVar[bool] = True  # scores in this process: serve coalesces its requests
     default_model: ClassVar[str | None] = "answerdotai/answerai-colbert-small-v1"
     options: ClassVar[dict[str, Option]] = {
         "device": Option(str, None, "cpu, cuda, cuda:1, mps...; default: the best available"),

@@ -30,8 +30,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from swaprank.backends.base import BaseBackend, Scores, require, sigmoid, warn_instruction_ignored
+from swaprank.backends.contract import Backend, Scores, sigmoid
 from swaprank.backends.fastpath.choice import RUNTIMES, Plan, choose
+from swaprank.backends.notices import warn_instruction_ignored
+from swaprank.backends.optional import require
 from swaprank.specs import BackendSpec, Option
 from swaprank.types import BackendUnavailableError, ConfigError
 from swaprank.windows import Limit, TokenCounter, TokenizerCounter, Windowing, WindowPolicy, window_options
@@ -44,9 +46,10 @@ _PATH_PREFIXES = ("/", "./", "../", "~", ".\\", "..\\")
 _TEMPLATE_MARGIN = 4
 
 
-class CrossEncoderBackend(BaseBackend):
+class CrossEncoderBackend(Backend):
     vendor: ClassVar[str] = "cross-encoder"
     uses_api_key: ClassVar[bool] = False  # a key given to a chain never goes to a local model
+    local: ClassVar[bool] = True  # scores in this process: serve coalesces its requests
     default_model: ClassVar[str | None] = "cross-encoder/ms-marco-MiniLM-L-6-v2"
     options: ClassVar[dict[str, Option]] = {
         "runtime": Option(str, "auto", "inference runtime: auto (torch for fp32; the fastest installed one for "

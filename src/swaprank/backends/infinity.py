@@ -21,9 +21,9 @@ from typing import Any, ClassVar
 
 from pydantic import SecretStr
 
+from swaprank.backends.hosted import network_options
 from swaprank.backends.jina import JinaBackend
 from swaprank.backends.selfhosted import self_hosted_url
-from swaprank.backends.hosted import network_options
 from swaprank.specs import BackendSpec, Option
 
 

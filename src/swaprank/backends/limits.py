@@ -38,9 +38,9 @@ class LengthLimits:
     # Documented (query + document) windows by model name; vendors fill it in.
     model_limits: ClassVar[Mapping[str, int]] = {}
 
-    # Provided by BaseBackend (annotations only: a method here would shadow it in the MRO).
+    # Provided by Backend (annotations only: a method here would shadow it in the MRO).
     spec: Any
-    options: ClassVar[Mapping[str, Option]]
+    options: ClassVar[Mapping[str, Option] | None]
     option: Callable[[str], Any]
 
     def _init_limits(self) -> None:
@@ -51,7 +51,7 @@ class LengthLimits:
 
     def length_limit(self) -> Limit | None:
         """The pair limit, or None when unknown (then documents are sent whole)."""
-        tokens = self.option("max_length") if "max_length" in self.options else None
+        tokens = self.option("max_length") if "max_length" in (self.options or {}) else None
         if tokens is None:
             tokens = self.model_limits.get(self.spec.model)
         return None if tokens is None else Limit(tokens)

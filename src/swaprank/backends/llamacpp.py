@@ -23,9 +23,9 @@ from typing import Any, ClassVar
 
 from pydantic import SecretStr
 
+from swaprank.backends.hosted import activation_option, dig, network_options
 from swaprank.backends.jina import JinaBackend, rerank_url
 from swaprank.backends.selfhosted import ServerFacts, self_hosted_url
-from swaprank.backends.hosted import activation_option, dig, network_options
 from swaprank.specs import BackendSpec, Option
 from swaprank.windows import Limit
 

@@ -60,7 +60,7 @@ from typing import Any, ClassVar
 
 from pydantic import SecretStr
 
-from swaprank.backends.base import Scores, require
+from swaprank.backends.contract import Scores
 from swaprank.backends.hosted import (
     PLACEHOLDER_KEY,
     HostedBackend,
@@ -74,6 +74,7 @@ from swaprank.backends.hosted import (
 from swaprank.backends.hosted import network_options as _network_options
 from swaprank.backends.hosted.loops import gather_or_cancel
 from swaprank.backends.hosted.retry import Deadline
+from swaprank.backends.optional import require
 from swaprank.redaction import redacted_spec
 from swaprank.specs import BackendSpec, Option
 from swaprank.types import BackendError, BadResponseError, ConfigError, Usage
@@ -489,7 +490,7 @@ class LLMBackend(HostedBackend):
         deadline = Deadline(self.option("deadline"))
         if len(requests) <= 1:
             return [self._rank(query, list(texts), deadline) for query, texts in requests]
-        futures = [self._executor().submit(contextvars.copy_context().run, self._rank, query, list(texts), deadline)
+        futures = [self._thread_pool().submit(contextvars.copy_context().run, self._rank, query, list(texts), deadline)
                    for query, texts in requests]
         done, pending = wait(futures, return_when=FIRST_EXCEPTION)
         for future in pending:

@@ -15,7 +15,6 @@ from typing import Any, ClassVar
 import httpx
 from pydantic import SecretStr
 
-from swaprank.backends.base import require
 from swaprank.backends.hosted import (
     PLACEHOLDER_KEY,
     HostedBackend,
@@ -26,6 +25,7 @@ from swaprank.backends.hosted import (
     sync_client,
 )
 from swaprank.backends.hosted.errors import MESSAGE_LIMIT
+from swaprank.backends.optional import require
 from swaprank.specs import BackendSpec
 
 

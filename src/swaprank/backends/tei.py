@@ -18,8 +18,8 @@ from urllib.parse import urlparse
 
 from pydantic import SecretStr
 
-from swaprank.backends.selfhosted import ServerFacts
 from swaprank.backends.hosted import JsonRerankBackend, Part, dig, network_options, ranked_scores, request_id_from
+from swaprank.backends.selfhosted import ServerFacts
 from swaprank.specs import BackendSpec, Option
 from swaprank.types import ConfigError, Usage
 from swaprank.windows import Limit

@@ -27,10 +27,18 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import SecretStr
 
+from swaprank.backends.hosted import (
+    Part,
+    activation_option,
+    dig,
+    int_or_none,
+    network_options,
+    ranked_scores,
+    request_id_from,
+)
+from swaprank.backends.hosted.prompting import Prompting, qwen3_reranker
 from swaprank.backends.jina import JinaBackend, rerank_url
 from swaprank.backends.selfhosted import ServerFacts, self_hosted_url
-from swaprank.backends.hosted import Part, activation_option, dig, int_or_none, network_options, ranked_scores, request_id_from
-from swaprank.backends.hosted.prompting import Prompting, qwen3_reranker
 from swaprank.specs import BackendSpec, Option
 from swaprank.types import Usage
 from swaprank.windows import Limit

@@ -15,7 +15,6 @@ from typing import Any, ClassVar
 
 from pydantic import SecretStr
 
-from swaprank.backends.base import require
 from swaprank.backends.hosted import (
     PLACEHOLDER_KEY,
     HostedBackend,
@@ -25,6 +24,7 @@ from swaprank.backends.hosted import (
     ranked_scores,
 )
 from swaprank.backends.hosted.prompting import Prompting
+from swaprank.backends.optional import require
 from swaprank.specs import BackendSpec, Option
 from swaprank.types import BadResponseError, Usage
 

@@ -12,9 +12,9 @@ from typing import Any, ClassVar
 
 import httpx
 
-from swaprank.backends.stainless import StainlessBackend
 from swaprank.backends.hosted import Part, dig, int_or_none, network_options, ranked_scores, request_id_from
 from swaprank.backends.hosted.prompting import Prompting
+from swaprank.backends.stainless import StainlessBackend
 from swaprank.specs import Option
 from swaprank.types import Usage
 

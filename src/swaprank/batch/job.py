@@ -16,13 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from swaprank import ray_runtime
+from swaprank import Reranker, ray_runtime
 from swaprank.batch.inputs import Pairs, read_pairs
 from swaprank.batch.manifest import Manifest, ResumeMismatchError, read_manifest, write_manifest
 from swaprank.batch.parts import OutputDirectory
 from swaprank.batch.scorer import SCORE_COLUMNS, PairScorer
 from swaprank.redaction import redacted_chain
-from swaprank.reranker import Reranker
 from swaprank.types import ConfigError
 
 DEFAULT_BATCH_SIZE = 256

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from swaprank.reranker import Reranker
+from swaprank import Reranker
 
 SCORE_COLUMNS = ("score", "raw_score")
 

@@ -11,8 +11,8 @@ import json
 import sys
 from typing import Any
 
+from swaprank import Reranker
 from swaprank.cli.options import add_model_arguments, reranker_options
-from swaprank.reranker import Reranker
 from swaprank.types import InvalidInputError
 
 

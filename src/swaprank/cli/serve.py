@@ -14,7 +14,7 @@ import importlib
 import logging
 import os
 
-from swaprank.backends.base import require
+from swaprank.backends.optional import require
 from swaprank.cli.options import add_model_arguments, reranker_options
 from swaprank.serve.settings import DEFAULT_API_KEY_ENV, ServeSettings
 from swaprank.types import ConfigError, MissingDependencyError
@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         return _run_on_ray(settings, args.replicas, args.address)
     for module in ("fastapi", "uvicorn", "prometheus_client"):
         require(module, "serve")
-    from swaprank.reranker import Reranker
+    from swaprank import Reranker
     from swaprank.serve.server import run as run_server
 
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s:     %(name)s: %(message)s")

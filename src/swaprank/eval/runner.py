@@ -12,10 +12,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from swaprank import Reranker
 from swaprank.eval import metrics
 from swaprank.eval.first_stage import Ranking
 from swaprank.eval.loader import BeirDataset
-from swaprank.reranker import Reranker
 from swaprank.types import Document, SwapRankError
 
 

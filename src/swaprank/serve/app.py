@@ -34,9 +34,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from swaprank import Reranker
 from swaprank._version import __version__
-from swaprank.backends.base import require
-from swaprank.reranker import Reranker
+from swaprank.backends.optional import require
 from swaprank.serve.auth import BearerAuth
 from swaprank.serve.engine import ServeEngine
 from swaprank.serve.errors import ServeError, from_exception

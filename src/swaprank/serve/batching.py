@@ -21,25 +21,13 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
-from swaprank import registry
-from swaprank.backends.base import BaseBackend
 from swaprank.serve.metrics import ServeMetrics
-from swaprank.specs import BackendSpec
 from swaprank.types import InvalidInputError, RerankResult
 
 logger = logging.getLogger("swaprank.serve")
 
 # (queries, documents per query, top_n per query) -> one result per query
 RunMany = Callable[[list[str], list[list[str]], list[int | None]], Awaitable[list[RerankResult]]]
-
-
-def runs_locally(spec: BackendSpec) -> bool:
-    """Whether the backend scores in this process (a model on local CPU/GPU), told from its class:
-    local backends keep ``BaseBackend``'s async path (the blocking pool), network backends replace
-    it with a native async client. Third-party factories that are not classes count as remote."""
-    factory = registry.backend_factory(spec.backend)
-    method = getattr(factory, "ascore_many", None) if isinstance(factory, type) else None
-    return method is BaseBackend.ascore_many
 
 
 @dataclass

@@ -13,9 +13,9 @@ import asyncio
 import contextlib
 import logging
 
+from swaprank import Reranker
 from swaprank.redaction import redact_text
-from swaprank.reranker import Reranker
-from swaprank.serve.batching import MicroBatcher, runs_locally
+from swaprank.serve.batching import MicroBatcher
 from swaprank.serve.errors import ServeError
 from swaprank.serve.metrics import ServeMetrics
 from swaprank.serve.settings import ServeSettings
@@ -29,7 +29,9 @@ class ServeEngine:
         self.settings = settings
         self.reranker = reranker if reranker is not None else Reranker(settings.model, **settings.reranker_options())
         self.metrics = metrics
-        self.local = runs_locally(self.reranker.specs[0])
+        # Local models (told by their registration) gain from coalescing; hosted APIs do not.
+        first = self.reranker.specs[0]
+        self.local = self.reranker.registry.registration(first.backend).local
         self.batcher: MicroBatcher | None = None
         if self.local and settings.batching and settings.max_batch_pairs > 1:
             self.batcher = MicroBatcher(self._run_many, max_pairs=settings.max_batch_pairs,

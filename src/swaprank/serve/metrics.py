@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from swaprank.backends.base import require
+from swaprank.backends.optional import require
 
 # Seconds: from a cache hit on a tiny request to a 1000-document request on CPU.
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)

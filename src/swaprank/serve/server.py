@@ -19,7 +19,7 @@ from typing import Any
 
 import uvicorn
 
-from swaprank.reranker import Reranker
+from swaprank import Reranker
 from swaprank.serve.app import create_app
 from swaprank.serve.settings import ServeSettings
 

@@ -13,7 +13,6 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from swaprank.backends.base import require
 from swaprank.backends.fastpath.artifact import (
     cache_dir_for,
     cache_key,
@@ -25,6 +24,7 @@ from swaprank.backends.fastpath.artifact import (
 )
 from swaprank.backends.fastpath.calibration import Pair, digest_pairs, sample_pairs
 from swaprank.backends.fastpath.choice import Plan
+from swaprank.backends.optional import require
 from swaprank.types import BackendUnavailableError
 
 logger = logging.getLogger(__name__)

@@ -19,12 +19,12 @@ from typing import Any
 
 import numpy as np
 
-from swaprank.backends.base import require
 from swaprank.backends.fastpath.artifact import Manifest, describe_source, package_version
 from swaprank.backends.fastpath.calibration import Pair, digest_pairs, sample_pairs
 from swaprank.backends.fastpath.sessions import ArtifactScorer
 from swaprank.backends.fastpath.telemetry import disable_runtime_telemetry
 from swaprank.backends.fastpath.tokenize import PairTokenizer
+from swaprank.backends.optional import require
 from swaprank.types import BackendUnavailableError, ConfigError
 
 logger = logging.getLogger(__name__)

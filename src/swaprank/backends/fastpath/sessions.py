@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from swaprank.backends.base import require
 from swaprank.backends.fastpath.artifact import Manifest
 from swaprank.backends.fastpath.telemetry import disable_runtime_telemetry
 from swaprank.backends.fastpath.tokenize import PairTokenizer
+from swaprank.backends.optional import require
 
 # Runs a list of batches (input name -> array) and returns each batch's raw outputs, in order.
 Runner = Callable[[list[dict[str, np.ndarray]]], list[np.ndarray]]

@@ -16,8 +16,6 @@ Importing the core (and the local cross-encoder path) never imports this package
 """
 
 from swaprank.backends.hosted.answers import REQUEST_ID_HEADERS, Part, dig, int_or_none, ranked_scores, request_id_from
-from swaprank.backends.hosted.clients import USER_AGENT, JsonHTTP, async_client, shared_ssl_context, sync_client
-from swaprank.backends.hosted.errors import HTTPStatusFailure, error_for_status, retry_after_seconds, vendor_message
 from swaprank.backends.hosted.base import (
     PLACEHOLDER_KEY,
     HostedBackend,
@@ -25,6 +23,8 @@ from swaprank.backends.hosted.base import (
     activation_option,
     network_options,
 )
+from swaprank.backends.hosted.clients import USER_AGENT, JsonHTTP, async_client, shared_ssl_context, sync_client
+from swaprank.backends.hosted.errors import HTTPStatusFailure, error_for_status, retry_after_seconds, vendor_message
 from swaprank.backends.hosted.loops import PerLoop
 
 __all__ = [

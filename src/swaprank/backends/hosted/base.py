@@ -20,17 +20,16 @@ import asyncio
 import contextvars
 import logging
 import math
-import threading
 from collections.abc import Sequence
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_EXCEPTION, Future, wait
 from typing import Any, ClassVar, Literal
 
 import httpx
 from pydantic import SecretStr
 from tenacity import AsyncRetrying, RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
-from swaprank.backends.base import BaseBackend, Scores, resolve_api_key, sigmoid, warn_instruction_ignored
-from swaprank.backends.limits import LengthLimits, length_options
+from swaprank.backends.contract import Backend, Scores, sigmoid
+from swaprank.backends.credentials import resolve_api_key
 from swaprank.backends.hosted.answers import Part
 from swaprank.backends.hosted.clients import JsonHTTP
 from swaprank.backends.hosted.errors import MESSAGE_LIMIT, HTTPStatusFailure, Retryable, error_for_status, unwrap
@@ -38,6 +37,8 @@ from swaprank.backends.hosted.logs import redact_sdk_logs
 from swaprank.backends.hosted.loops import PerLoop, gather_or_cancel
 from swaprank.backends.hosted.prompting import Prompting
 from swaprank.backends.hosted.retry import Deadline, StopAtDeadline, Wait
+from swaprank.backends.limits import LengthLimits, length_options
+from swaprank.backends.notices import warn_instruction_ignored
 from swaprank.redaction import redact_text, redacted_spec
 from swaprank.specs import BackendSpec, Option
 from swaprank.tracing import AttemptSpan, attempt_span
@@ -89,7 +90,7 @@ def network_options(*, max_docs_per_request: int, base_url: bool = True, max_len
     return {**options, **length_options(max_length=max_length)}
 
 
-class HostedBackend(LengthLimits, BaseBackend):
+class HostedBackend(LengthLimits, Backend):
     """Base of the API backends: splitting, concurrency, retries, deadline and error mapping
     (and, through ``LengthLimits``, the pair limit that lets the Reranker window long documents).
 
@@ -123,8 +124,6 @@ class HostedBackend(LengthLimits, BaseBackend):
         if self.option("instruction") is not None and not self.takes_instruction and self._prompting is None:
             warn_instruction_ignored(spec, self.instruction_refusal())
         self._init_limits()
-        self._pool: ThreadPoolExecutor | None = None
-        self._pool_lock = threading.Lock()
         self._semaphores: PerLoop[asyncio.Semaphore] = PerLoop(
             lambda: asyncio.Semaphore(self.option("max_concurrency"))
         )
@@ -133,7 +132,7 @@ class HostedBackend(LengthLimits, BaseBackend):
 
     def key_required(self) -> bool:
         """Keys are needed for the vendor's own endpoint; a self-hosted ``base_url`` may do without."""
-        return "base_url" not in self.options or not self.option("base_url")
+        return "base_url" not in (self.options or {}) or not self.option("base_url")
 
     def secret(self) -> str | None:
         return self._api_key.get_secret_value() if self._api_key is not None else None
@@ -173,7 +172,8 @@ class HostedBackend(LengthLimits, BaseBackend):
             parts = [self._attempts(query, chunk, deadline) for _, _, query, chunk in jobs]
         else:
             # Each part runs in a copy of the caller's context, so its attempt spans nest under the call's.
-            futures = [self._executor().submit(contextvars.copy_context().run, self._attempts, query, chunk, deadline)
+            pool = self._thread_pool()
+            futures = [pool.submit(contextvars.copy_context().run, self._attempts, query, chunk, deadline)
                        for _, _, query, chunk in jobs]
             done, pending = wait(futures, return_when=FIRST_EXCEPTION)
             for future in pending:
@@ -230,14 +230,11 @@ class HostedBackend(LengthLimits, BaseBackend):
 
     def activation(self) -> Activation:
         """``identity`` unless the backend declares the ``activation`` option (see activation_option)."""
-        return self.option("activation") if "activation" in self.options else "identity"
+        return self.option("activation") if "activation" in (self.options or {}) else "identity"
 
-    def _executor(self) -> ThreadPoolExecutor:
-        with self._pool_lock:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(max_workers=self.option("max_concurrency"),
-                                                thread_name_prefix=f"swaprank-{self.vendor}")
-            return self._pool
+    def thread_count(self) -> int:
+        """Sync split calls send their parts from this many threads (``max_concurrency``)."""
+        return int(self.option("max_concurrency"))
 
     # -------------------------------------------------------------- retries
 

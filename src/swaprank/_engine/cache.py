@@ -12,7 +12,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 
-from swaprank.backends.base import Scores
+from swaprank.backends.contract import Scores
 from swaprank.specs import BackendSpec
 
 Request = tuple[str, list[str]]
