@@ -51,14 +51,16 @@ SKIPPED_SERVERS: list[str] = []
 
 
 @pytest.fixture(autouse=True)
-def _isolated_registry() -> Iterator[None]:
-    """Backends a test registers (scripted, slow, plugins...) do not leak into later tests."""
+def _fresh_registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every test gets its own process-wide registry: the backends it registers (scripted, slow,
+    plugins...) and the live backends it builds never leak into later tests, and closing it at the
+    end proves that whatever the test built can be released."""
     from swaprank.backends import registry
 
-    before = dict(registry._registered)
+    fresh = registry.Registry()
+    monkeypatch.setattr(registry, "_default", fresh)
     yield
-    registry._registered.clear()
-    registry._registered.update(before)
+    fresh.close()
 
 
 @pytest.fixture(scope="session")

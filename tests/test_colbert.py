@@ -18,7 +18,8 @@ import pytest
 import torch
 from sentence_transformers import MultiVectorEncoder
 
-from swaprank import BackendUnavailableError, ConfigError, Reranker, registry
+from swaprank import BackendUnavailableError, ConfigError, Reranker
+from swaprank.backends import registry
 from swaprank.backends.colbert import ColBERTBackend, text_key, to_unit
 from swaprank.config import parse_spec
 from swaprank.windows import expand
@@ -50,9 +51,9 @@ def direct(model_dir: Path) -> MultiVectorEncoder:
 def _fresh_backends() -> Iterator[None]:
     """Each test gets its own backend (and so an empty document cache)."""
     scripted_backend.install()
-    registry.clear_cache()
+    registry.default_registry().close()
     yield
-    registry.clear_cache()
+    registry.default_registry().close()
 
 
 def reference(model: MultiVectorEncoder, query: str, docs: list[str]) -> tuple[list[float], int]:
@@ -66,7 +67,7 @@ def reference(model: MultiVectorEncoder, query: str, docs: list[str]) -> tuple[l
 
 
 def backend(spec: str) -> ColBERTBackend:
-    built = registry.get_backend(parse_spec(spec))
+    built = registry.default_registry().acquire(parse_spec(spec))
     assert isinstance(built, ColBERTBackend)
     return built
 
@@ -341,7 +342,7 @@ def test_missing_directory_and_unloadable_model(tmp_path: Path) -> None:
 def test_registered_and_importing_it_pulls_in_no_framework() -> None:
     assert "colbert" in registry.available_backends()
     code = ("import sys, swaprank.backends.colbert, swaprank.backends.registry as r; "
-            "r.backend_factory('colbert'); "
+            "r.default_registry().registration('colbert'); "
             "bad = [m for m in ('torch', 'sentence_transformers', 'transformers') if m in sys.modules]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

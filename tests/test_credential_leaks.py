@@ -21,10 +21,10 @@ from langchain_core.documents import Document as LCDocument
 from llama_index.core.schema import NodeWithScore, TextNode
 
 from swaprank import Reranker
+from swaprank.backends.registry import default_registry
 from swaprank.langchain import RerankCompressor
 from swaprank.llama_index import RerankPostprocessor
 from swaprank.redaction import redact_url, redacted_spec
-from swaprank.backends.registry import clear_cache
 from tests.fakes import FakeServer, Fault
 from tests.fakes.helpers import DOCS, QUERY, TEST_KEY, spec
 from tests.llama_events import recording
@@ -66,7 +66,7 @@ def test_url_credentials_and_keys_never_leave_the_config(fake_servers: dict[str,
     for fake in (tei, cohere, jina):
         fake.reset()
     cohere.api_key, jina.api_key = TEST_KEY, None  # jina: a self-hosted server behind basic auth
-    clear_cache()
+    default_registry().close()
     tei_spec = spec(tei).replace("tei:http://", f"tei:http://{USER}:{PASSWORD}@")
     jina_spec = spec(jina).replace("base_url=http://", f"base_url=http://{USER}:{PASSWORD}@")
     # TEI and Cohere fail (retried, logged), the chain falls back to the self-hosted Jina-compatible server.

@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 from sentence_transformers import CrossEncoder
 
-from swaprank import BackendUnavailableError, ConfigError, Reranker, registry
+from swaprank import BackendUnavailableError, ConfigError, Reranker
+from swaprank.backends import registry
 from swaprank.backends.cross_encoder import CrossEncoderBackend
 from swaprank.config import parse_spec
 from swaprank.windows import Expansion, expand
@@ -72,7 +73,7 @@ def test_batch_size_and_dtype_options_do_not_change_the_ranking(tiny_spec: str) 
 
 
 def windows_of(spec: str, query: str, docs: list[str]) -> Expansion:
-    backend = registry.get_backend(parse_spec(spec))
+    backend = registry.default_registry().acquire(parse_spec(spec))
     assert isinstance(backend, CrossEncoderBackend)
     return expand(query, docs, backend.windowing())
 

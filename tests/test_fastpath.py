@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 from sentence_transformers import CrossEncoder
 
-from swaprank import BackendUnavailableError, ConfigError, MissingDependencyError, Reranker, registry
+from swaprank import BackendUnavailableError, ConfigError, MissingDependencyError, Reranker
+from swaprank.backends import registry
 from swaprank.backends.cross_encoder import CrossEncoderBackend
 from swaprank.backends.fastpath import choice
 from swaprank.backends.fastpath.artifact import MANIFEST, Manifest, cache_root
@@ -35,9 +36,9 @@ from tests.test_cross_encoder import DOCS, LONG_DOC, QUERY
 def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A private artifact cache and a cold instance cache, so every test exports what it loads."""
     monkeypatch.setenv("SWAPRANK_CACHE_DIR", str(tmp_path / "cache"))
-    registry.clear_cache()
+    registry.default_registry().close()
     yield cache_root()
-    registry.clear_cache()
+    registry.default_registry().close()
 
 
 @pytest.fixture
@@ -54,7 +55,7 @@ def torch_logits(model_dir: Path, pairs: list[tuple[str, str]]) -> list[float]:
 
 
 def backend_for(spec: str) -> CrossEncoderBackend:
-    backend = registry.get_backend(parse_spec(spec))
+    backend = registry.default_registry().acquire(parse_spec(spec))
     assert isinstance(backend, CrossEncoderBackend)
     return backend
 
@@ -107,7 +108,7 @@ def test_export_once_then_cache_hit_without_exporting(cache: Path, model_copy: P
     spec = f"cross-encoder:{model_copy}?runtime=onnx"
     first = Reranker(spec).rerank(QUERY, DOCS)
     assert len(artifacts(cache)) == 1
-    registry.clear_cache()
+    registry.default_registry().close()
 
     def no_export(*args: object, **kwargs: object) -> None:
         raise AssertionError("a cached artifact was exported again")
@@ -122,13 +123,13 @@ def test_export_once_then_cache_hit_without_exporting(cache: Path, model_copy: P
 def test_cache_key_changes_with_model_files_and_options(cache: Path, model_copy: Path) -> None:
     Reranker(f"cross-encoder:{model_copy}?runtime=onnx").warmup()
     first = artifacts(cache)
-    registry.clear_cache()
+    registry.default_registry().close()
     # a different model in the same directory (new weights) must not reuse the old artifact
     build_tiny_cross_encoder(model_copy, seed=1)
     Reranker(f"cross-encoder:{model_copy}?runtime=onnx").warmup()
     second = artifacts(cache)
     assert len(second) == 2 and first[0] in second
-    registry.clear_cache()
+    registry.default_registry().close()
     Reranker(f"cross-encoder:{model_copy}?runtime=openvino").warmup()
     assert len(artifacts(cache)) == 3
     new = backend_for(f"cross-encoder:{model_copy}?runtime=onnx")
@@ -278,7 +279,7 @@ def test_calibration_pairs_from_the_user_are_used_and_recorded(cache: Path, mode
                           "--out", str(out), "--calibration", str(pairs)]) == 0
     calibration = Manifest.read(out).calibration
     assert calibration["source"] == "user" and calibration["pairs"] == 12
-    registry.clear_cache()
+    registry.default_registry().close()
     # the same pairs through the config string: cached under their own key, not the built-in one's
     spec = f"cross-encoder:{model_copy}?quantize=int8&runtime=openvino&{no_limits}&calibration={pairs}"
     assert Manifest.read(backend_for(spec).artifact).calibration["source"] == "user"  # type: ignore[arg-type]

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from swaprank import Reranker, registry
+from swaprank import Reranker
+from swaprank.backends import registry
 from swaprank.cli import main as swaprank_main
 from swaprank.eval.loader import DatasetError, MissingDatasetFileError
 from swaprank.finetune.data import carve_dev, load_splits, pairs_to_beir
@@ -251,14 +252,14 @@ def test_output_exports_on_the_fast_cpu_path_with_the_same_scores(finished_run: 
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     out, _ = finished_run
     monkeypatch.setenv("SWAPRANK_CACHE_DIR", str(tmp_path / "cache"))
-    registry.clear_cache()
+    registry.default_registry().close()
     exported = tmp_path / "exported"
     assert swaprank_main(["export", f"cross-encoder:{out}?runtime=openvino", "--out", str(exported)]) == 0
     docs = list(TOPICS["coffee"])
     fast = {r.index: r.raw_score for r in Reranker(f"cross-encoder:{exported}").rerank(QUERIES["coffee"], docs)}
     exact = {r.index: r.raw_score for r in Reranker(f"cross-encoder:{out}").rerank(QUERIES["coffee"], docs)}
     assert fast == pytest.approx(exact, abs=1e-3)
-    registry.clear_cache()
+    registry.default_registry().close()
 
 
 def test_max_minutes_stops_cleanly_and_a_rerun_resumes_from_the_checkpoint(beir: Path, tmp_path: Path) -> None:

@@ -7,8 +7,8 @@ import asyncio
 import pytest
 
 from swaprank import parse_spec
+from swaprank.backends.registry import default_registry
 from swaprank.redaction import spec_label
-from swaprank.backends.registry import clear_cache
 from tests.fakes import FakeServer, Fault, relevance
 from tests.fakes.helpers import DOCS, QUERY, TEST_KEY, spec
 
@@ -72,7 +72,7 @@ def test_langchain_reports_the_fallback_that_served(server: FakeServer, fake_ser
     tei.reset()
     server.script(*[Fault.server_error(503)] * 3)
     monkeypatch.setenv("CO_API_KEY", TEST_KEY)  # from the env, so the self-hosted TEI gets no key
-    clear_cache()
+    default_registry().close()
     compressor = RerankCompressor(model=f"{spec(server)} | {spec(tei)}", top_n=TOP)
     out = compressor.compress_documents([LCDocument(page_content=t) for t in DOCS], QUERY)
     assert [d.page_content for d in out] == [DOCS[i] for i in best()]

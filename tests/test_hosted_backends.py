@@ -11,7 +11,7 @@ import asyncio
 import pytest
 
 from swaprank import AuthenticationError, ConfigError, Document, Reranker, Usage, format_spec, parse_spec
-from swaprank.backends.registry import clear_cache
+from swaprank.backends.registry import default_registry
 from tests.fakes import FakeServer, relevance, token_count
 from tests.fakes.helpers import DOCS, NO_USAGE, QUERY, TEST_KEY, rerank, reranker, spec
 from tests.fakes.vendors_selfhosted import logit
@@ -157,7 +157,7 @@ async def test_async_path_inside_a_running_loop(server: FakeServer) -> None:
      ("jina:jina-reranker-v2-base-multilingual", "JINA_API_KEY or JINAAI_API_KEY")],
 )
 def test_missing_key_for_a_vendor_endpoint_names_the_env_vars(model: str, env: str) -> None:
-    clear_cache()
+    default_registry().close()
     with pytest.raises(AuthenticationError, match=env) as info:
         Reranker(model).rerank(QUERY, DOCS)
     assert info.value.vendor == model.split(":")[0]
@@ -173,7 +173,7 @@ def test_key_is_read_from_the_environment(fake_servers: dict[str, FakeServer], m
     fake.reset()
     fake.api_key = TEST_KEY
     monkeypatch.setenv(env, TEST_KEY)
-    clear_cache()
+    default_registry().close()
     Reranker(spec(fake)).rerank(QUERY, DOCS)
     assert fake.requests[0].headers["authorization"] == f"Bearer {TEST_KEY}"
 
@@ -184,7 +184,7 @@ def test_sdk_backends_on_a_self_hosted_url_need_no_key(fake_servers: dict[str, F
     fake = fake_servers[name]
     fake.reset()
     fake.api_key = None
-    clear_cache()
+    default_registry().close()
     result = Reranker(spec(fake)).rerank(QUERY, DOCS)
     assert len(result) == len(DOCS)
     assert fake.requests[0].headers["authorization"] == "Bearer EMPTY"
@@ -194,7 +194,7 @@ def test_self_hosted_jina_needs_no_key(fake_servers: dict[str, FakeServer]) -> N
     fake = fake_servers["jina"]
     fake.reset()
     fake.api_key = None  # vLLM / Infinity without --api-key
-    clear_cache()
+    default_registry().close()
     result = Reranker(spec(fake)).rerank(QUERY, DOCS)
     assert len(result) == len(DOCS)
     assert "authorization" not in fake.requests[0].headers

@@ -12,7 +12,7 @@ import asyncio
 import pytest
 
 from swaprank import AuthenticationError, BackendUnavailableError, BadResponseError, Reranker, format_spec, parse_spec
-from swaprank.backends.registry import clear_cache
+from swaprank.backends.registry import default_registry
 from tests.fakes import FakeServer, Fault, relevance
 from tests.fakes.helpers import DOCS, QUERY, TEST_KEY, spec
 
@@ -57,7 +57,7 @@ def test_unusable_answer_falls_back_too(fakes: dict[str, FakeServer], mode: str)
 
 
 def test_missing_key_falls_back(fakes: dict[str, FakeServer], mode: str) -> None:
-    clear_cache()
+    default_registry().close()
     tei = fakes["tei"]
     result = run(Reranker(f"cohere:rerank-v3.5 | {spec(tei)}"), mode)  # no CO_API_KEY in the test env
     assert result.model == canonical(spec(tei))

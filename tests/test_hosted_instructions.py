@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from swaprank import Reranker, registry
+from swaprank import Reranker
+from swaprank.backends import registry
 from swaprank.backends.hosted.prompting import QWEN3_DEFAULT_INSTRUCTION
 from tests.fakes import FakeServer, spec_for
 from tests.fakes.helpers import DOCS, FAST, QUERY, TEST_KEY
@@ -29,7 +30,7 @@ def fresh_warnings(monkeypatch: pytest.MonkeyPatch) -> None:
     from swaprank.backends import base
 
     monkeypatch.setattr(base, "_warned", set())
-    registry.clear_cache()
+    registry.default_registry().close()
 
 
 def fake(fake_servers: dict[str, FakeServer], vendor: str) -> FakeServer:

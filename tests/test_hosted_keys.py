@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from swaprank import BackendError, ConfigError, Reranker, parse_spec, registry
+from swaprank import BackendError, ConfigError, Reranker, parse_spec
+from swaprank.backends import registry
 from tests.fakes import FakeServer, Fault
 from tests.fakes.helpers import DOCS, QUERY, TEST_KEY, rerank, spec
 
@@ -82,7 +83,7 @@ def test_passthrough_result_and_its_error_never_carry_the_key(server: FakeServer
 def test_engine_and_backend_never_show_the_key(server: FakeServer, all_logs: pytest.LogCaptureFixture) -> None:
     rr = Reranker(spec(server), api_key=SecretStr(TEST_KEY))
     result = rr.rerank(QUERY, DOCS)
-    backend = registry.get_backend(parse_spec(spec(server)), api_key=TEST_KEY)
+    backend = registry.default_registry().acquire(parse_spec(spec(server)), api_key=TEST_KEY)
     assert_no_key(rr, str(rr), result, pickle.dumps(rr), backend, str(backend), all_logs.text)
 
 
@@ -135,11 +136,11 @@ def test_instruction_is_forwarded_or_ignored_with_one_warning(server: FakeServer
     from swaprank.backends import base
 
     monkeypatch.setattr(base, "_warned", set())
-    registry.clear_cache()
+    registry.default_registry().close()
     model = spec(server, instruction="find%20the%20passage%20that%20answers")
     with caplog.at_level("WARNING", logger="swaprank"):
         result = rerank(Reranker(model, api_key=TEST_KEY), "sync")
-        registry.clear_cache()
+        registry.default_registry().close()
         rerank(Reranker(model, api_key=TEST_KEY), "sync")  # a second backend of the same spec: no second warning
     assert len(result) == len(DOCS)
     warnings = [r.getMessage() for r in caplog.records if "ignores instruction=" in r.getMessage()]

@@ -29,7 +29,7 @@ import httpx
 import pytest
 
 from swaprank import AuthenticationError, Reranker, RerankResult, Usage
-from swaprank.backends.registry import clear_cache
+from swaprank.backends.registry import default_registry
 from tests.assets import REPO, real_model_path
 
 pytestmark = pytest.mark.infinity
@@ -167,7 +167,7 @@ def characters(query: str, docs: list[str]) -> int:
 @pytest.mark.parametrize("mode", ["sync", "async"])
 def test_infinity_backend_matches_the_local_cross_encoder(servers: tuple[Server, Server], served_model: str,
                                                           local: RerankResult, mode: str) -> None:
-    clear_cache()
+    default_registry().close()
     rr = Reranker(f"infinity:{served_model}?base_url={servers[0].url}")
     result = rr.rerank(QUERY, DOCS) if mode == "sync" else asyncio.run(rr.arerank(QUERY, DOCS))
     assert_same_ranking(result, local)
@@ -201,7 +201,7 @@ def test_cohere_spec_pointed_at_infinity_under_a_v2_prefix(servers: tuple[Server
 def test_infinity_api_key(servers: tuple[Server, Server], served_model: str, local: RerankResult) -> None:
     spec = f"infinity:{served_model}?base_url={servers[1].url}/v2&max_retries=0"
     assert_same_ranking(Reranker(spec, api_key=KEY).rerank(QUERY, DOCS), local)
-    clear_cache()
+    default_registry().close()
     with pytest.raises(AuthenticationError) as info:
         Reranker(spec, api_key="sk-wrong-key").rerank(QUERY, DOCS)
     assert (info.value.vendor, info.value.status) == ("infinity", 401)

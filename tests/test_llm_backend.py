@@ -25,8 +25,8 @@ from swaprank import (
     RateLimitError,
     Reranker,
     RerankResult,
-    registry,
 )
+from swaprank.backends import registry
 from swaprank.backends.llm import (
     listwise_windows,
     parse_grade,
@@ -55,7 +55,7 @@ def chat_server() -> Iterator[FakeChat]:
 def chat(chat_server: FakeChat) -> Iterator[FakeChat]:
     chat_server.reset()
     chat_server.api_key = None
-    registry.clear_cache()  # a live backend remembers whether the server returns logprobs
+    registry.default_registry().close()  # a live backend remembers whether the server returns logprobs
     yield chat_server
     assert not chat_server.errors, "the fake server itself failed:\n" + "\n".join(chat_server.errors)
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from swaprank import BackendUnavailableError, ConfigError, Reranker, registry
-from swaprank.backends import base
+from swaprank import BackendUnavailableError, ConfigError, Reranker
+from swaprank.backends import base, registry
 from swaprank.backends.cross_encoder import CrossEncoderBackend
 from swaprank.config import parse_spec
 from swaprank.windows import expand
@@ -87,7 +87,7 @@ class HandScorer:
 
 
 def backend(spec: str) -> CrossEncoderBackend:
-    made = registry.get_backend(parse_spec(spec))
+    made = registry.default_registry().acquire(parse_spec(spec))
     assert isinstance(made, CrossEncoderBackend)
     return made
 
@@ -152,7 +152,7 @@ def test_template_without_a_system_slot_warns_once_and_scores_without_it(
     plain = Reranker(f"cross-encoder:{model_dir}").rerank(QUERY, DOCS[:2])
     with caplog.at_level(logging.WARNING, logger="swaprank"):
         first = Reranker(f"cross-encoder:{model_dir}?instruction={INSTRUCTION}").rerank(QUERY, DOCS[:2])
-        registry.clear_cache()
+        registry.default_registry().close()
         Reranker(f"cross-encoder:{model_dir}?instruction={INSTRUCTION}").rerank(QUERY, DOCS[:2])
     warnings = [r for r in caplog.records if "ignores instruction=" in r.getMessage()]
     assert len(warnings) == 1 and "system message" in warnings[0].getMessage()
@@ -205,7 +205,7 @@ def test_bert_cross_encoder_warns_once_and_ignores_the_instruction(tmp_path: Pat
     plain = Reranker(f"cross-encoder:{bert}").rerank(QUERY, DOCS)
     with caplog.at_level(logging.WARNING, logger="swaprank"):
         instructed = Reranker(f"cross-encoder:{bert}?instruction={INSTRUCTION}").rerank(QUERY, DOCS)
-        registry.clear_cache()
+        registry.default_registry().close()
         Reranker(f"cross-encoder:{bert}?instruction={INSTRUCTION}").rerank(QUERY, DOCS)
     warnings = [r for r in caplog.records if "ignores instruction=" in r.getMessage()]
     assert len(warnings) == 1

@@ -153,11 +153,11 @@ def options_markdown() -> str:
     """The config-string reference, generated from every registered backend's option table."""
     from swaprank import available_backends
     from swaprank.backends.hosted import HostedBackend
-    from swaprank.backends.registry import _ALIASES, backend_factory
+    from swaprank.backends.registry import ALIASES, default_registry
 
     extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     names = available_backends()
-    factories = {name: backend_factory(name) for name in names}
+    factories = {name: default_registry().registration(name).factory for name in names}
     tables = {name: dict(getattr(f, "options", None) or {}) for name, f in factories.items()}
     hosted = [n for n, f in factories.items() if isinstance(f, type) and issubclass(f, HostedBackend)]
     shared: dict[str, Any] = {}
@@ -176,7 +176,7 @@ def options_markdown() -> str:
         if not keys:
             keys = "optional: `api_key=` only" if name in hosted else "no key"
         extra = f"`swaprank[{name}]`" if name in extras else "(third-party package)"
-        aliases = ", ".join(f"`{a}`" for a, target in sorted(_ALIASES.items()) if target == name)
+        aliases = ", ".join(f"`{a}`" for a, target in sorted(ALIASES.items()) if target == name)
         out.append(f"| `{name}` | {model_cell} | {keys} | {extra} | {aliases} |")
     if shared:
         out += ["", f"Options every hosted backend ({', '.join(f'`{h}`' for h in hosted)}) accepts:", ""]

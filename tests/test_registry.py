@@ -11,7 +11,8 @@ from typing import Any, ClassVar
 
 import pytest
 
-from swaprank import ConfigError, MissingDependencyError, Reranker, available_backends, register_backend, registry
+from swaprank import ConfigError, MissingDependencyError, Reranker, available_backends, register_backend
+from swaprank.backends import registry
 from swaprank.backends.contract import Backend, Scores
 from swaprank.backends.optional import require
 from swaprank.config import BackendSpec
@@ -37,9 +38,9 @@ class SlowLoadingBackend(Backend):
 
 @pytest.fixture(autouse=True)
 def _clean_cache() -> Iterator[None]:
-    registry.clear_cache()
+    registry.default_registry().close()
     yield
-    registry.clear_cache()
+    registry.default_registry().close()
 
 
 def test_concurrent_first_use_loads_once() -> None:
@@ -66,10 +67,10 @@ def test_concurrent_first_use_loads_once() -> None:
 def test_different_api_keys_get_different_instances_without_storing_the_key() -> None:
     register_backend("slow", SlowLoadingBackend, replace=True)
     spec = BackendSpec("slow", "m")
-    a = registry.get_backend(spec, api_key="key-one")
-    b = registry.get_backend(spec, api_key="key-two")
-    assert a is not b and registry.get_backend(spec, api_key="key-one") is a
-    assert not any("key-one" in repr(k) for k in registry._instances)
+    a = registry.default_registry().acquire(spec, api_key="key-one")
+    b = registry.default_registry().acquire(spec, api_key="key-two")
+    assert a is not b and registry.default_registry().acquire(spec, api_key="key-one") is a
+    assert "key-one" not in repr(vars(registry.default_registry()))
 
 
 def test_register_backend_rejects_bad_names_and_duplicates() -> None:
@@ -112,7 +113,6 @@ def test_entry_point_backends_are_discovered(tmp_path: Path, monkeypatch: pytest
     result = Reranker("plugin").rerank("q", ["short", "much longer text"])
     assert [r.index for r in result] == [1, 0] and result.model == "plugin:plug"
     sys.modules.pop("thirdparty_rerank", None)
-    registry._registered.pop("plugin", None)
 
 
 def test_missing_dependency_names_the_pip_extra() -> None:

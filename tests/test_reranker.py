@@ -18,8 +18,8 @@ from swaprank import (
     InvalidInputError,
     RankedDocument,
     Reranker,
-    registry,
 )
+from swaprank.backends import registry
 from tests import scripted_backend
 from tests.scripted_backend import ScriptedBackend
 
@@ -27,7 +27,7 @@ from tests.scripted_backend import ScriptedBackend
 @pytest.fixture(autouse=True)
 def _scripted() -> None:
     scripted_backend.install()
-    registry.clear_cache()
+    registry.default_registry().close()
     ScriptedBackend.instances.clear()
 
 

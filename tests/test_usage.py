@@ -11,9 +11,9 @@ from langchain_core.documents import Document as LCDocument
 from llama_index.core.schema import MetadataMode, NodeWithScore, TextNode
 
 from swaprank import Reranker, Usage
+from swaprank.backends.registry import default_registry
 from swaprank.langchain import RerankCompressor
 from swaprank.llama_index import RerankPostprocessor
-from swaprank.backends.registry import clear_cache
 from tests.fakes import FakeServer, Fault, token_count
 from tests.fakes.helpers import DOCS, NO_USAGE, QUERY, TEST_KEY, rerank, spec
 from tests.llama_events import recording
@@ -72,7 +72,7 @@ def test_usage_adds_what_a_failed_split_call_was_billed_before_the_fallback(
     """Jina answers the first half, then fails the second three times: TEI serves, and the bill is both."""
     tei = fake_servers["tei"]
     tei.reset()
-    clear_cache()
+    default_registry().close()
     server.script(Fault.slow(0.0), *[Fault.server_error(503)] * 3)
     chain = f"{spec(server, max_docs_per_request=4, max_concurrency=1)} | {spec(tei)}"
     result = rerank(Reranker(chain, api_key={"jina": TEST_KEY}), mode)

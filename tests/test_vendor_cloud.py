@@ -25,12 +25,12 @@ from swaprank import (
     RateLimitError,
     Reranker,
     parse_spec,
-    registry,
 )
-from swaprank.backends.contract import sigmoid
+from swaprank.backends import registry
 from swaprank.backends.bedrock import BedrockBackend, model_arn
+from swaprank.backends.contract import sigmoid
 from swaprank.backends.nvidia import NvidiaBackend, hosted_url, ranking_url
-from swaprank.backends.registry import clear_cache
+from swaprank.backends.registry import default_registry
 from tests.fakes import FakeServer, Fault, relevance
 from tests.fakes.helpers import DOCS, FAST, QUERY, TEST_KEY, rerank, spec
 from tests.fakes.vendors_cloud import AWS_ACCESS_KEY_ID
@@ -122,7 +122,7 @@ def test_nvidia_identity_on_real_logits_is_a_typed_error(nvidia: FakeServer) -> 
 @pytest.mark.parametrize("suffix", ["", "/", "/v1", "/v1/ranking"])
 def test_nvidia_self_hosted_base_url_forms(nvidia: FakeServer, suffix: str) -> None:
     nvidia.api_key = None  # a NIM container without auth
-    clear_cache()
+    default_registry().close()
     result = Reranker(f"nvidia:nvidia/llama-3.2-nv-rerankqa-1b-v2?base_url={nvidia.url}{suffix}&max_retries=0"
                       ).rerank(QUERY, DOCS)
     assert [d.index for d in result] == order()
@@ -151,14 +151,14 @@ def test_nvidia_ranking_url_forms() -> None:
 
 
 def test_nvidia_hosted_endpoint_needs_a_key() -> None:
-    clear_cache()
+    default_registry().close()
     with pytest.raises(AuthenticationError, match="NVIDIA_API_KEY"):
         Reranker("nvidia:nvidia/llama-3.2-nv-rerankqa-1b-v2").rerank(QUERY, DOCS)
 
 
 def test_nvidia_key_from_the_environment(nvidia: FakeServer, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NVIDIA_API_KEY", TEST_KEY)
-    clear_cache()
+    default_registry().close()
     Reranker(nvidia_spec(nvidia)).rerank(QUERY, DOCS)
     assert nvidia.requests[0].headers["authorization"] == f"Bearer {TEST_KEY}"
 
@@ -225,7 +225,7 @@ def test_bedrock_region_from_the_environment(bedrock: FakeServer, monkeypatch: p
                                              env: dict[str, str], region: str) -> None:
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    clear_cache()
+    default_registry().close()
     Reranker(f"bedrock:amazon.rerank-v1:0?base_url={bedrock.url}&max_retries=0").rerank(QUERY, DOCS[:2])
     [req] = bedrock.requests
     assert f"/{region}/bedrock/aws4_request" in req.headers["authorization"]  # signed for that region
@@ -248,7 +248,7 @@ def test_bedrock_malformed_region_or_endpoint_is_a_config_error(options: str) ->
 
 
 def test_bedrock_without_a_region_is_a_config_error() -> None:
-    clear_cache()
+    default_registry().close()
     with pytest.raises(ConfigError, match="AWS_REGION"):
         Reranker("bedrock:amazon.rerank-v1:0").rerank(QUERY, DOCS)
 
@@ -267,7 +267,7 @@ def test_bedrock_unknown_profile_is_a_config_error() -> None:
 def test_bedrock_without_credentials_is_an_authentication_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
-    clear_cache()
+    default_registry().close()
     with pytest.raises(AuthenticationError, match="no AWS credentials") as info:
         Reranker("bedrock:amazon.rerank-v1:0?region=us-west-2").rerank(QUERY, DOCS)
     assert info.value.vendor == "bedrock"
@@ -335,7 +335,7 @@ def test_bedrock_credentials_never_shown(bedrock: FakeServer, mode: str, monkeyp
     """Secret key and session token: not in errors, tracebacks, reprs, pickles, nor botocore's DEBUG logs."""
     monkeypatch.setenv("AWS_SESSION_TOKEN", SESSION_TOKEN)
     caplog.set_level(logging.DEBUG)  # botocore logs signed headers and response bodies at DEBUG
-    clear_cache()
+    default_registry().close()
     echo = Fault.json_body({"message": f"bad token {SESSION_TOKEN} for secret {TEST_KEY}"}, status=403)
     bedrock.script(echo)
     rr = Reranker(bedrock_spec(bedrock))
@@ -345,7 +345,7 @@ def test_bedrock_credentials_never_shown(bedrock: FakeServer, mode: str, monkeyp
     result = rerank(rr, mode)  # and a successful call
     assert bedrock.requests[-1].headers["x-amz-security-token"] == SESSION_TOKEN  # it was really sent (and signed)
     assert bedrock.sent_key(bedrock.requests[-1].headers) == TEST_KEY
-    backend = registry.get_backend(parse_spec(bedrock_spec(bedrock)))
+    backend = registry.default_registry().acquire(parse_spec(bedrock_spec(bedrock)))
     error = info.value
     texts = [str(error), repr(error), "".join(traceback.format_exception(error)), repr(pickle.dumps(error)),
              repr(rr), str(result), repr(backend), caplog.text, *[r.getMessage() for r in caplog.records],

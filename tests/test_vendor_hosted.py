@@ -22,9 +22,9 @@ from swaprank import (
     Reranker,
     Usage,
     parse_spec,
-    registry,
 )
-from swaprank.backends.registry import clear_cache
+from swaprank.backends import registry
+from swaprank.backends.registry import default_registry
 from tests.fakes import FakeServer, Fault, relevance
 from tests.fakes.helpers import DOCS, QUERY, TEST_KEY, rerank, spec
 
@@ -118,7 +118,7 @@ def test_pinecone_explicit_max_docs_per_request_wins_over_the_model_default(pine
 def test_pinecone_pair_limits_are_the_documented_ones() -> None:
     limits = {}
     for model in ("bge-reranker-v2-m3", "cohere-rerank-3.5", "pinecone-rerank-v0"):
-        backend = registry.get_backend(parse_spec(f"pinecone:{model}"), api_key=TEST_KEY)
+        backend = registry.default_registry().acquire(parse_spec(f"pinecone:{model}"), api_key=TEST_KEY)
         limits[model] = backend.length_limit().tokens
     assert limits == {"bge-reranker-v2-m3": 1024, "cohere-rerank-3.5": 40_000, "pinecone-rerank-v0": 512}
 
@@ -197,7 +197,7 @@ def test_each_vendors_score_field_is_read_and_kept_as_raw_score(server: FakeServ
                                             ("mixedbread:mixedbread-ai/mxbai-rerank-large-v2", "MXBAI_API_KEY")])
 def test_missing_key_names_the_env_var(model: str, env: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(env, raising=False)
-    clear_cache()
+    default_registry().close()
     with pytest.raises(AuthenticationError, match=env) as info:
         Reranker(model).rerank(QUERY, DOCS)
     assert (info.value.vendor, info.value.attempts) == (model.split(":")[0], 0)
@@ -208,13 +208,13 @@ def test_key_is_read_from_the_vendors_env_var(server: FakeServer, monkeypatch: p
                                               caplog: pytest.LogCaptureFixture) -> None:
     env = {"pinecone": "PINECONE_API_KEY", "zeroentropy": "ZEROENTROPY_API_KEY", "mixedbread": "MXBAI_API_KEY"}
     monkeypatch.setenv(env[server.vendor], TEST_KEY)
-    clear_cache()
+    default_registry().close()
     caplog.set_level(logging.DEBUG)
     rr = Reranker(spec(server))
     result = rr.rerank(QUERY, DOCS)
     assert server.sent_key(server.requests[0].headers) == TEST_KEY
     assert next(iter(result)).index == max(range(len(DOCS)), key=lambda i: relevance(QUERY, DOCS[i]))
-    backend = registry.get_backend(parse_spec(spec(server)))
+    backend = registry.default_registry().acquire(parse_spec(spec(server)))
     for text in (repr(rr), repr(backend), str(result), caplog.text):
         assert TEST_KEY not in text
 
@@ -227,7 +227,7 @@ def test_the_sdks_host_env_var_never_redirects_the_key(server: FakeServer, monke
     """Each SDK reads a base-URL env var when given none; we always pass the vendor's URL, so a stray
     (or planted) variable cannot send the key elsewhere. Offline, the vendor's host is unreachable."""
     monkeypatch.setenv(env, server.url + suffix)
-    clear_cache()
+    default_registry().close()
     model = spec(server).split("?")[0]
     with pytest.raises(BackendUnavailableError, match=r"connection failed|timed out"):
         Reranker(f"{model}?max_retries=0&timeout=3", api_key=TEST_KEY).rerank(QUERY, DOCS)

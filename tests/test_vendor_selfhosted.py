@@ -16,8 +16,8 @@ import pytest
 
 from swaprank import BackendUnavailableError, BadRequestError, BadResponseError, ConfigError, Reranker, Usage
 from swaprank.backends.contract import sigmoid
+from swaprank.backends.registry import default_registry
 from swaprank.backends.vllm import vllm_url
-from swaprank.backends.registry import clear_cache
 from tests.fakes import FakeServer, Fault, relevance, token_count
 from tests.fakes.helpers import DOCS, QUERY, TEST_KEY, rerank, spec
 from tests.fakes.vendors_selfhosted import FakeVLLMScore, logit
@@ -76,7 +76,7 @@ def test_no_key_is_needed_nor_sent(fake_servers: dict[str, FakeServer], vendor: 
     fake = fake_servers[vendor]
     fake.reset()
     fake.api_key = None  # started without --api-key
-    clear_cache()
+    default_registry().close()
     result = Reranker(spec(fake)).rerank(QUERY, DOCS)
     assert [d.index for d in result] == expected_order(QUERY, DOCS)
     assert "authorization" not in fake.requests[0].headers
@@ -138,7 +138,7 @@ def test_vllm_malformed_score_answer_is_a_bad_response(score_server: FakeServer)
 @pytest.mark.parametrize("vendor", ["vllm"])
 def test_vllm_windows_within_the_max_model_len_it_reports(server: FakeServer, mode: str) -> None:
     server.max_tokens = LIMIT  # vLLM answers 400 past --max-model-len
-    clear_cache()  # a backend asks /v1/models once in its life: start from a new one
+    default_registry().close()  # a backend asks /v1/models once in its life: start from a new one
     docs = long_docs()
     result = rerank(Reranker(spec(server), api_key=TEST_KEY), mode, "cat dog", docs, top_n=None)
     assert sorted(d.index for d in result) == list(range(len(docs)))
@@ -151,7 +151,7 @@ def test_vllm_windows_within_the_max_model_len_it_reports(server: FakeServer, mo
 def test_vllm_without_a_known_limit_the_rejection_is_a_typed_error(
         server: FakeServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     server.max_tokens = LIMIT
-    clear_cache()
+    default_registry().close()
     monkeypatch.setattr(type(server), "get", lambda self, path: None)  # a proxy without /v1/models: 404
     caplog.set_level(logging.WARNING, logger="swaprank")
     with pytest.raises(BadRequestError, match="maximum context length is 60 tokens"):
@@ -164,7 +164,7 @@ def test_vllm_without_a_known_limit_the_rejection_is_a_typed_error(
 @pytest.mark.parametrize("vendor", ["vllm"])
 def test_vllm_truncate_prompt_tokens_has_the_server_cut(server: FakeServer) -> None:
     server.max_tokens = LIMIT
-    clear_cache()
+    default_registry().close()
     rr = Reranker(spec(server, truncate_prompt_tokens=LIMIT, long_docs="truncate"), api_key=TEST_KEY)
     result = rr.rerank("cat dog", long_docs())
     assert len(result) == 4 and server.requests[0].body["truncate_prompt_tokens"] == LIMIT
@@ -235,7 +235,7 @@ def test_llamacpp_activation_identity_for_a_model_that_ends_in_a_sigmoid(server:
 @pytest.mark.parametrize("vendor", ["llamacpp"])
 def test_llamacpp_windows_long_documents_within_the_context_props_reports(server: FakeServer, mode: str) -> None:
     server.max_tokens = LIMIT  # one pair over it would fail the whole request with 500
-    clear_cache()  # a backend asks /props once in its life: start from a new one
+    default_registry().close()  # a backend asks /props once in its life: start from a new one
     docs = long_docs()
     result = rerank(Reranker(spec(server), api_key=TEST_KEY), mode, "cat dog", docs, top_n=None)
     assert sorted(d.index for d in result) == list(range(len(docs)))
@@ -263,7 +263,7 @@ def test_llamacpp_max_length_wins_over_props(server: FakeServer) -> None:
 def test_llamacpp_without_props_a_long_pair_fails_the_request_and_says_why(
         server: FakeServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     server.max_tokens = LIMIT
-    clear_cache()
+    default_registry().close()
     monkeypatch.setattr(type(server), "get", lambda self, path: None)  # --no-endpoint-props: 404
     caplog.set_level(logging.WARNING, logger="swaprank")
     rr = Reranker(spec(server, max_retries=1), api_key=TEST_KEY)

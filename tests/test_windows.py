@@ -15,12 +15,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from swaprank import BadRequestError, ConfigError, Reranker, registry
+from swaprank import BadRequestError, ConfigError, Reranker
+from swaprank.backends import registry
 from swaprank.backends.cross_encoder import CrossEncoderBackend
 from swaprank.backends.limits import LengthLimits
+from swaprank.backends.registry import default_registry
 from swaprank.config import parse_spec
 from swaprank.eval.loader import load_beir
-from swaprank.backends.registry import clear_cache
 from swaprank.windows import CharCounter, Limit, Windowing, WindowPolicy, expand, local_tokenizer, window_spans
 from tests.fakes import FakeServer, relevance
 from tests.fakes.helpers import TEST_KEY, rerank, spec
@@ -95,7 +96,7 @@ def test_a_tokenizer_that_cannot_be_found_is_a_config_error(tmp_path: Path) -> N
 
 
 def test_every_window_fits_the_model_and_keeps_the_whole_query(tiny_spec: str, tiny_model_dir: Path) -> None:
-    backend = registry.get_backend(parse_spec(f"{tiny_spec}?half_window_overlap=true&max_windows=64"))
+    backend = registry.default_registry().acquire(parse_spec(f"{tiny_spec}?half_window_overlap=true&max_windows=64"))
     assert isinstance(backend, CrossEncoderBackend) and backend.tokenizer is not None
     windowing = backend.windowing()
     assert windowing is not None and windowing.limit.tokens == 128
@@ -220,7 +221,7 @@ def test_cohere_windows_past_max_tokens_per_doc_instead_of_a_silent_cut(server: 
 def test_tei_without_info_sends_documents_whole_and_says_so(server: FakeServer, monkeypatch: pytest.MonkeyPatch,
                                                             caplog: pytest.LogCaptureFixture) -> None:
     monkeypatch.setattr(type(server), "get", lambda self, path: None)  # an old server or a proxy: /info is 404
-    clear_cache()  # a TEI backend built by an earlier test for this server already knows /info
+    default_registry().close()  # a TEI backend built by an earlier test for this server already knows /info
     with caplog.at_level("WARNING", logger="swaprank"):
         result = Reranker(spec(server)).rerank("cat dog", ["a cat", "a dog"])
     assert len(result) == 2 and result.windowed == 0

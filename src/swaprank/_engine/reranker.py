@@ -99,7 +99,7 @@ class Reranker:
     ) -> None:
         if registry is not None and not isinstance(registry, Registry):
             raise ConfigError(f"registry must be a swaprank.backends.Registry, got {type(registry).__name__}")
-        self._registry = registry
+        self._registry = registry if registry is not None else default_registry()
         self.specs: tuple[BackendSpec, ...] = parse_chain(model, registry=self.registry)
         self.top_n = check_top_n(top_n, ConfigError)
         self.score_threshold = check_threshold(score_threshold)

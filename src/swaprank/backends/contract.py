@@ -102,9 +102,13 @@ class Backend(ABC):  # noqa: B024 - abstract in intent: a subclass writes score 
     # ------------------------------------------------------------------ what a backend is
 
     def info(self) -> BackendInfo:
-        """The facts the engine and apps act on (may load a tokenizer or ask a server once: blocking)."""
+        """The facts the engine and apps act on (may load a tokenizer or ask a server once: blocking).
+
+        ``windowing()`` goes first: a self-hosted server's label names the model it reports, which
+        asking for its limits has just learned."""
+        windowing = self.windowing()
         return BackendInfo(label=self.label, local=self.local, uses_api_key=self.uses_api_key,
-                           list_relative_scores=self.list_relative_scores, windowing=self.windowing())
+                           list_relative_scores=self.list_relative_scores, windowing=windowing)
 
     def windowing(self) -> Windowing | None:
         """How long a (query, document) pair may be and how its tokens are counted; None when unknown."""

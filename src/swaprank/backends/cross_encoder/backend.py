@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from swaprank.backends.base import BaseBackend, Scores
+from swaprank.backends.contract import Backend, Scores
 from swaprank.backends.cross_encoder.exported import load_artifact, load_exported
 from swaprank.backends.cross_encoder.loaded import LoadedModel
 from swaprank.backends.cross_encoder.resolve import Target, resolve
@@ -26,12 +26,13 @@ if TYPE_CHECKING:
     from swaprank.backends.fastpath.tokenize import PairTokenizer
 
 
-class CrossEncoderBackend(BaseBackend):
+class CrossEncoderBackend(Backend):
     """A local cross-encoder: torch by default, an exported ONNX/OpenVINO artifact for bf16/int8 or a
     directory made by ``swaprank export``; the same windows and [0, 1] mapping on every runtime."""
 
     vendor: ClassVar[str] = "cross-encoder"
     uses_api_key: ClassVar[bool] = False  # a key given to a chain never goes to a local model
+    local: ClassVar[bool] = True  # scores in this process: serve coalesces its requests
     default_model: ClassVar[str | None] = "cross-encoder/ms-marco-MiniLM-L-6-v2"
     options: ClassVar[dict[str, Option]] = {
         "runtime": Option(str, "auto", "inference runtime: auto (torch for fp32; the fastest installed one for "

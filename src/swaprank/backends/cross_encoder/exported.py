@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from swaprank.backends.base import warn_instruction_ignored
 from swaprank.backends.cross_encoder.loaded import LoadedModel, score_mapping
 from swaprank.backends.cross_encoder.resolve import Target, refuse_torch_options
 from swaprank.backends.fastpath.choice import Plan
+from swaprank.backends.notices import warn_instruction_ignored
 from swaprank.types import ConfigError
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from swaprank.backends.base import sigmoid
+from swaprank.backends.contract import sigmoid
 from swaprank.backends.cross_encoder.resolve import Target
 from swaprank.backends.fastpath.choice import Plan
 from swaprank.windows import Limit, TokenCounter, Windowing, WindowPolicy

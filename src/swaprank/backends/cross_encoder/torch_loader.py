@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from swaprank.backends.base import require, warn_instruction_ignored
 from swaprank.backends.cross_encoder.loaded import LoadedModel, score_mapping
 from swaprank.backends.cross_encoder.resolve import Target
 from swaprank.backends.fastpath.choice import Plan
+from swaprank.backends.notices import warn_instruction_ignored
+from swaprank.backends.optional import require
 from swaprank.types import ConfigError
 from swaprank.windows import TokenCounter, TokenizerCounter
 
