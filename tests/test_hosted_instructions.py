@@ -27,9 +27,9 @@ QWEN3_SUFFIX = "<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n"
 
 @pytest.fixture(autouse=True)
 def fresh_warnings(monkeypatch: pytest.MonkeyPatch) -> None:
-    from swaprank.backends import base
+    from swaprank.backends import notices
 
-    monkeypatch.setattr(base, "_warned", set())
+    monkeypatch.setattr(notices, "_warned", set())
     registry.default_registry().close()
 
 

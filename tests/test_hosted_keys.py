@@ -133,9 +133,9 @@ def test_instruction_is_forwarded_or_ignored_with_one_warning(server: FakeServer
     """Every hosted backend accepts instruction= (one string for a whole chain). An instruction-
     following model gets it in its documented form (the fakes' voyage:rerank-2.5, see
     test_hosted_instructions); the others ignore it loudly, once, with the request unchanged."""
-    from swaprank.backends import base
+    from swaprank.backends import notices
 
-    monkeypatch.setattr(base, "_warned", set())
+    monkeypatch.setattr(notices, "_warned", set())
     registry.default_registry().close()
     model = spec(server, instruction="find%20the%20passage%20that%20answers")
     with caplog.at_level("WARNING", logger="swaprank"):

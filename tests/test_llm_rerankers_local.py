@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from swaprank import BackendUnavailableError, ConfigError, Reranker
-from swaprank.backends import base, registry
+from swaprank.backends import notices, registry
 from swaprank.backends.cross_encoder import CrossEncoderBackend
 from swaprank.config import parse_spec
 from swaprank.windows import expand
@@ -52,7 +52,7 @@ def hand(qwen_dir: Path) -> HandScorer:
 @pytest.fixture(autouse=True)
 def _fresh_warnings(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test sees its own "once": the warn-once registry is process-wide."""
-    monkeypatch.setattr(base, "_warned", set())
+    monkeypatch.setattr(notices, "_warned", set())
 
 
 class HandScorer:
@@ -216,9 +216,9 @@ def test_bert_cross_encoder_warns_once_and_ignores_the_instruction(tmp_path: Pat
 def test_warn_once_helper_logs_a_key_once(caplog: pytest.LogCaptureFixture) -> None:
     spec = parse_spec("cross-encoder:some/model?instruction=x")
     with caplog.at_level(logging.WARNING, logger="swaprank"):
-        assert base.warn_instruction_ignored(spec, "no prompt") is True
-        assert base.warn_instruction_ignored(spec, "no prompt") is False
-        assert base.warn_instruction_ignored(spec, "another reason") is True
+        assert notices.warn_instruction_ignored(spec, "no prompt") is True
+        assert notices.warn_instruction_ignored(spec, "no prompt") is False
+        assert notices.warn_instruction_ignored(spec, "another reason") is True
     assert len([r for r in caplog.records if "ignores instruction=" in r.getMessage()]) == 2
 
 
