@@ -12,26 +12,16 @@ from typing import Any, ClassVar
 import httpx
 from pydantic import SecretStr
 
-from swaprank.backends.hosted import (
-    PLACEHOLDER_KEY,
-    HostedBackend,
-    HTTPStatusFailure,
-    Part,
-    PerLoop,
-    async_client,
-    dig,
-    int_or_none,
-    network_options,
-    ranked_scores,
-    request_id_from,
-    sync_client,
-)
+from swaprank.backends.hosted import HostedBackend, Part, Ranking, dig, network_options, request_id_from
+from swaprank.backends.hosted.clients import SdkClients
+from swaprank.backends.hosted.sdk_errors import AttributeStatus
 from swaprank.backends.optional import require
 from swaprank.specs import BackendSpec, Option
-from swaprank.types import Usage
 from swaprank.windows import Limit
 
 COHERE_TOKENS_PER_DOC = 4096  # v2 rerank's documented max_tokens_per_doc default
+# {id, results: [{index, relevance_score}], meta: {billed_units: {search_units}}}
+COHERE_RANKING = Ranking(usage=("meta", "billed_units", "search_units"), unit="search_units")
 
 
 class CohereBackend(HostedBackend):
@@ -49,11 +39,9 @@ class CohereBackend(HostedBackend):
     def __init__(self, spec: BackendSpec, *, api_key: SecretStr | str | None = None) -> None:
         super().__init__(spec, api_key=api_key)
         self._sdk = require("cohere", "cohere")
-        self._api_error: type[Exception] = require("cohere.core", "cohere").ApiError
-        timeout = self.option("timeout")
-        self._client = self._build(self._sdk.ClientV2, sync_client(timeout=timeout, follow_redirects=True))
-        self._aclients: PerLoop[Any] = PerLoop(lambda: self._build(
-            self._sdk.AsyncClientV2, async_client(timeout=timeout, follow_redirects=True)))
+        self.status_errors = (AttributeStatus(require("cohere.core", "cohere").ApiError),)
+        self._clients = SdkClients(self._build, self._sdk.ClientV2, self._sdk.AsyncClientV2,
+                                   timeout=self.option("timeout"), follow_redirects=True)
 
     def length_limit(self) -> Limit:
         """Cohere counts tokens per document, the query apart, and cuts silently past the limit."""
@@ -62,7 +50,7 @@ class CohereBackend(HostedBackend):
     def _build(self, client_class: Any, http: httpx.Client | httpx.AsyncClient) -> Any:
         kwargs: dict[str, Any] = {
             # A callable keeps the key inside SecretStr instead of a plain attribute of the client.
-            "api_key": lambda: self.secret() or PLACEHOLDER_KEY,
+            "api_key": self.sdk_key,
             "client_name": "swaprank",
             "timeout": self.option("timeout"),
             "max_retries": 0,  # retries are ours (tenacity), never multiplied by the SDK's
@@ -82,22 +70,14 @@ class CohereBackend(HostedBackend):
         return kwargs
 
     def _send(self, query: str, texts: list[str], timeout: float) -> Part:
-        raw = self._client.with_raw_response.rerank(**self._request(query, texts, timeout))
+        raw = self._clients.sync.with_raw_response.rerank(**self._request(query, texts, timeout))
         return self._read(raw.response, len(texts))
 
     async def _asend(self, query: str, texts: list[str], timeout: float) -> Part:
-        raw = await self._aclients.get().with_raw_response.rerank(**self._request(query, texts, timeout))
+        raw = await self._clients.for_loop().with_raw_response.rerank(**self._request(query, texts, timeout))
         return self._read(raw.response, len(texts))
 
     def _read(self, response: httpx.Response, count: int) -> Part:
         body = response.json()  # the SDK already parsed it once, so it is valid JSON
         request_id = request_id_from(response.headers) or dig(body, "id")
-        scores = ranked_scores(dig(body, "results"), count, vendor=self.vendor, request_id=request_id)
-        units = int_or_none(dig(body, "meta", "billed_units", "search_units"))
-        return Part(scores, Usage(search_units=units) if units is not None else None, request_id)
-
-    def _status_failure(self, exc: BaseException) -> HTTPStatusFailure | None:
-        status = getattr(exc, "status_code", None)
-        if isinstance(exc, self._api_error) and isinstance(status, int):
-            return HTTPStatusFailure(status, getattr(exc, "headers", None), getattr(exc, "body", None))
-        return super()._status_failure(exc)
+        return COHERE_RANKING.read(body, count, vendor=self.vendor, request_id=request_id)

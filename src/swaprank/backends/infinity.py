@@ -22,13 +22,15 @@ from typing import Any, ClassVar
 from pydantic import SecretStr
 
 from swaprank.backends.hosted import network_options
+from swaprank.backends.hosted.selfhosted import SelfHostedBackend
+from swaprank.backends.hosted.urls import with_suffix
 from swaprank.backends.jina import JinaBackend
-from swaprank.backends.selfhosted import self_hosted_url
 from swaprank.specs import BackendSpec, Option
 
 
-class InfinityBackend(JinaBackend):
+class InfinityBackend(SelfHostedBackend, JinaBackend):
     vendor: ClassVar[str] = "infinity"
+    example_url: ClassVar[str] = "http://127.0.0.1:7997"
     default_model: ClassVar[str | None] = None  # the served model id, as GET /models lists it
     model_hint: ClassVar[str] = "none: the served model id (`base_url` required)"
     key_env: ClassVar[tuple[str, ...]] = ("INFINITY_API_KEY",)
@@ -37,13 +39,8 @@ class InfinityBackend(JinaBackend):
     options: ClassVar[dict[str, Option]] = {**network_options(max_docs_per_request=2048)}
 
     def __init__(self, spec: BackendSpec, *, api_key: SecretStr | str | None = None) -> None:
-        base_url = self_hosted_url(self.vendor, spec, "http://127.0.0.1:7997")  # before any HTTP client
         super().__init__(spec, api_key=api_key)
-        url = base_url.rstrip("/")
-        self.url = url if url.endswith("/rerank") else url + "/rerank"
-
-    def key_required(self) -> bool:
-        return False  # a key is sent only when given (infinity_emb v2 --api-key)
+        self.url = with_suffix(self.server_url, "/rerank")
 
     def _body(self, query: str, texts: list[str]) -> dict[str, Any]:
         # top_n = all: the engine applies top_n after merging split requests.

@@ -15,17 +15,9 @@ from typing import Any, ClassVar
 
 from pydantic import SecretStr
 
-from swaprank.backends.hosted import (
-    JsonRerankBackend,
-    Part,
-    dig,
-    int_or_none,
-    network_options,
-    ranked_scores,
-    request_id_from,
-)
+from swaprank.backends.hosted import JsonRerankBackend, network_options
+from swaprank.backends.hosted.urls import route_url
 from swaprank.specs import BackendSpec, Option
-from swaprank.types import Usage
 
 JINA_URL = "https://api.jina.ai/v1/rerank"
 
@@ -58,18 +50,7 @@ class JinaBackend(JsonRerankBackend):
             body["truncate_prompt_tokens"] = self.option("truncate_prompt_tokens")
         return body
 
-    def _read(self, data: Any, headers: Any, count: int) -> Part:
-        request_id = request_id_from(headers)
-        scores = ranked_scores(dig(data, "results"), count, vendor=self.vendor, request_id=request_id)
-        tokens = int_or_none(dig(data, "usage", "total_tokens"))
-        return Part(scores, Usage(total_tokens=tokens) if tokens is not None else None, request_id)
-
 
 def rerank_url(base_url: str | None) -> str:
     """Accept ``http://host:8000``, ``.../v1`` or the full ``.../v1/rerank`` for a self-hosted server."""
-    if not base_url:
-        return JINA_URL
-    url = base_url.rstrip("/")
-    if url.endswith("/rerank"):
-        return url
-    return url + ("/rerank" if url.endswith("/v1") else "/v1/rerank")
+    return route_url(base_url, "/rerank") if base_url else JINA_URL

@@ -23,17 +23,18 @@ from typing import Any, ClassVar
 
 from pydantic import SecretStr
 
-from swaprank.backends.hosted import activation_option, dig, network_options
+from swaprank.backends.hosted import activation_option, dig, network_options, positive_int
+from swaprank.backends.hosted.selfhosted import SelfHostedBackend
 from swaprank.backends.jina import JinaBackend, rerank_url
-from swaprank.backends.selfhosted import ServerFacts, self_hosted_url
 from swaprank.specs import BackendSpec, Option
 from swaprank.windows import Limit
 
 DEFAULT_UBATCH = 512  # llama-server's default -ub: a rerank pair must fit one physical batch
 
 
-class LlamaCppBackend(JinaBackend):
+class LlamaCppBackend(SelfHostedBackend, JinaBackend):
     vendor: ClassVar[str] = "llamacpp"
+    example_url: ClassVar[str] = "http://127.0.0.1:8080"
     default_model: ClassVar[str | None] = "default"  # a single-model llama-server ignores the name
     key_env: ClassVar[tuple[str, ...]] = ("LLAMACPP_API_KEY",)
     model_limits: ClassVar[dict[str, int]] = {}  # the window is the server's: max_length or /props
@@ -43,24 +44,14 @@ class LlamaCppBackend(JinaBackend):
     }
 
     def __init__(self, spec: BackendSpec, *, api_key: SecretStr | str | None = None) -> None:
-        base_url = self_hosted_url(self.vendor, spec, "http://127.0.0.1:8080")  # before any HTTP client
         super().__init__(spec, api_key=api_key)
-        self.url = rerank_url(base_url)
-        props_url = self.url.removesuffix("/rerank").removesuffix("/v1") + "/props"
-        self._props = ServerFacts(self.vendor, props_url, lambda url: self._http.get(url, self.option("timeout"))[0],
-                                  self._scrub)
+        self.url = rerank_url(self.server_url)
+        self._props = self.server_facts(self.url.removesuffix("/rerank").removesuffix("/v1") + "/props")
 
-    def key_required(self) -> bool:
-        return False  # a key is sent only when given (llama-server --api-key)
-
-    def length_limit(self) -> Limit | None:
-        explicit = self.option("max_length")
-        if explicit is not None:
-            return Limit(explicit)
-        n_ctx = dig(self._props.get(), "default_generation_settings", "n_ctx")
-        if isinstance(n_ctx, int) and not isinstance(n_ctx, bool) and n_ctx > 0:
-            return Limit(min(n_ctx, DEFAULT_UBATCH))
-        return None
+    def server_limit(self) -> Limit | None:
+        """The slot's context from ``GET /props``, at most one physical batch (see the module docstring)."""
+        n_ctx = positive_int(dig(self._props.get(), "default_generation_settings", "n_ctx"))
+        return Limit(min(n_ctx, DEFAULT_UBATCH)) if n_ctx is not None else None
 
     def tokenizer_name(self) -> str | None:
         return None  # a GGUF file's vocabulary is not in the Hugging Face cache: estimate (or tokenizer=)

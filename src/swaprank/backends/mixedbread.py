@@ -9,12 +9,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-import httpx
-
-from swaprank.backends.hosted import Part, dig, int_or_none, network_options, ranked_scores, request_id_from
-from swaprank.backends.stainless import StainlessBackend
+from swaprank.backends.hosted import Ranking, network_options
+from swaprank.backends.hosted.stainless import StainlessBackend
 from swaprank.specs import Option
-from swaprank.types import Usage
 
 MIXEDBREAD_URL = "https://api.mixedbread.com"
 
@@ -23,7 +20,6 @@ class MixedbreadBackend(StainlessBackend):
     vendor: ClassVar[str] = "mixedbread"
     default_model: ClassVar[str | None] = "mixedbread-ai/mxbai-rerank-large-v2"
     sdk_module: ClassVar[str] = "mixedbread"
-    extra: ClassVar[str] = "mixedbread"
     client_classes: ClassVar[tuple[str, str]] = ("Mixedbread", "AsyncMixedbread")
     default_base_url: ClassVar[str] = MIXEDBREAD_URL
     sdk_loggers: ClassVar[tuple[str, ...]] = ("mixedbread",)
@@ -38,11 +34,11 @@ class MixedbreadBackend(StainlessBackend):
         **network_options(max_docs_per_request=1000),
         "rewrite_query": Option(bool, None, "let Mixedbread rewrite the query before ranking (sent only when set)"),
     }
+    ranking: ClassVar[Ranking] = Ranking(results=("data",), score_key="score")  # usage: {total_tokens}
 
     def base_url(self) -> str:
         """The SDK appends ``/v1/reranking`` to the host, so a trailing ``/v1`` is dropped."""
-        url = super().base_url()
-        return url[: -len("/v1")] if url.endswith("/v1") else url
+        return super().base_url().removesuffix("/v1")
 
     def _call(self, client: Any, query: str, texts: list[str], timeout: float) -> Any:
         # top_k = all: the engine applies top_n after merging split requests.
@@ -51,10 +47,3 @@ class MixedbreadBackend(StainlessBackend):
         if self.option("rewrite_query") is not None:
             kwargs["rewrite_query"] = self.option("rewrite_query")
         return client.with_raw_response.rerank(**kwargs)
-
-    def _read(self, data: Any, headers: httpx.Headers, count: int) -> Part:
-        request_id = request_id_from(headers)
-        scores = ranked_scores(dig(data, "data"), count, vendor=self.vendor, score_key="score",
-                               request_id=request_id)
-        tokens = int_or_none(dig(data, "usage", "total_tokens"))
-        return Part(scores, Usage(total_tokens=tokens) if tokens is not None else None, request_id)

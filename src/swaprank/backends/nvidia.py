@@ -13,32 +13,27 @@ keeps the logit).
 
 The hosted API runs on NVIDIA Cloud Functions, which may answer ``202`` with an ``NVCF-REQID``
 header while the request is queued; the result is then fetched from the NVCF status route
-within the same attempt's time budget (a self-hosted NIM never answers 202).
+within the same attempt's time budget (a self-hosted NIM never answers 202;
+:mod:`swaprank.backends.hosted.nvcf` does the polling).
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
-import httpx
 from pydantic import SecretStr
 
 from swaprank.backends.hosted import (
-    HTTPStatusFailure,
     JsonRerankBackend,
     Part,
+    Ranking,
     activation_option,
-    dig,
-    int_or_none,
     network_options,
-    ranked_scores,
+    nvcf,
     request_id_from,
 )
+from swaprank.backends.hosted.urls import route_url
 from swaprank.specs import BackendSpec, Option
-from swaprank.types import Usage
 
 NVIDIA_URL = "https://ai.api.nvidia.com/v1/retrieval"
 # Where NVIDIA Cloud Functions hands out the result of a request it answered 202 to.
@@ -69,6 +64,8 @@ class NvidiaBackend(JsonRerankBackend):
         "truncate": Option(str, None, "END: cut pairs over the model's window (from the passage's end); NONE: "
                            "reject them; default: the server's (model dependent)", choices=("NONE", "END")),
     }
+    # The ranking API documents no usage; newer NIMs add OpenAI-style counters, read when present.
+    ranking: ClassVar[Ranking] = Ranking(results=("rankings",), score_key="logit")
 
     def __init__(self, spec: BackendSpec, *, api_key: SecretStr | str | None = None) -> None:
         super().__init__(spec, api_key=api_key)
@@ -83,71 +80,19 @@ class NvidiaBackend(JsonRerankBackend):
         return body
 
     def _read(self, data: Any, headers: Any, count: int) -> Part:
-        request_id = request_id_from(headers) or _nvcf_request_id(headers)
-        scores = ranked_scores(dig(data, "rankings"), count, vendor=self.vendor, score_key="logit",
-                               request_id=request_id)
-        # The ranking API documents no usage; newer NIMs add OpenAI-style counters, read when present.
-        tokens = int_or_none(dig(data, "usage", "total_tokens"))
-        return Part(scores, Usage(total_tokens=tokens) if tokens is not None else None, request_id)
-
-    # ------------------------------------------------------------ sending, with NVCF's 202 polling
+        request_id = request_id_from(headers) or nvcf.request_id(headers)
+        return self.ranking.read(data, count, vendor=self.vendor, request_id=request_id)
 
     def _send(self, query: str, texts: list[str], timeout: float) -> Part:
-        started = time.monotonic()
-        answer = _answer_or_pending(_caught(self._http.post, self.url, self._body(query, texts), timeout))
-        while isinstance(answer, str):
-            left = timeout - (time.monotonic() - started)
-            if left <= POLL_INTERVAL:
-                raise TimeoutError(f"queued request {answer} did not finish in time")
-            time.sleep(POLL_INTERVAL)
-            answer = _answer_or_pending(_caught(self._http.get, _status_url(answer), left - POLL_INTERVAL))
+        answer = nvcf.post(self._http, self.url, self._body(query, texts), timeout, status_url=NVCF_STATUS_URL,
+                           interval=POLL_INTERVAL)
         return self._read(*answer, len(texts))
 
     async def _asend(self, query: str, texts: list[str], timeout: float) -> Part:
         # HostedBackend bounds the whole coroutine (post and polls) with asyncio.wait_for(timeout).
-        answer = _answer_or_pending(await _acaught(self._http.apost(self.url, self._body(query, texts), timeout)))
-        while isinstance(answer, str):
-            await asyncio.sleep(POLL_INTERVAL)
-            answer = _answer_or_pending(await _acaught(self._http.aget(_status_url(answer), timeout)))
+        answer = await nvcf.apost(self._http, self.url, self._body(query, texts), timeout,
+                                  status_url=NVCF_STATUS_URL, interval=POLL_INTERVAL)
         return self._read(*answer, len(texts))
-
-
-
-def _caught(call: Callable[..., tuple[Any, httpx.Headers]], *args: Any) -> Any:
-    try:
-        return call(*args)
-    except HTTPStatusFailure as failure:
-        return failure
-
-
-async def _acaught(call: Awaitable[tuple[Any, httpx.Headers]]) -> Any:
-    try:
-        return await call
-    except HTTPStatusFailure as failure:
-        return failure
-
-
-def _answer_or_pending(result: Any) -> tuple[Any, httpx.Headers] | str:
-    """The (json, headers) answer, or the NVCF request id to poll when the request was queued (202)."""
-    if isinstance(result, HTTPStatusFailure):
-        request_id = result.headers.get("nvcf-reqid")
-        if result.status == 202 and request_id:
-            return request_id
-        raise result
-    data, headers = result
-    request_id = headers.get("nvcf-reqid")
-    if request_id and str(headers.get("nvcf-status", "")).lower() == "pending-evaluation":
-        return str(request_id)
-    return data, headers
-
-
-def _nvcf_request_id(headers: Any) -> str | None:
-    value = headers.get("nvcf-reqid") if headers is not None else None
-    return str(value) if value else None
-
-
-def _status_url(request_id: str) -> str:
-    return NVCF_STATUS_URL.format(request_id=request_id)
 
 
 def hosted_url(model: str) -> str:
@@ -157,7 +102,4 @@ def hosted_url(model: str) -> str:
 
 def ranking_url(base_url: str) -> str:
     """A self-hosted NIM: accept ``http://host:8000``, ``.../v1`` or the full ``.../v1/ranking``."""
-    url = base_url.rstrip("/")
-    if url.endswith(("/ranking", "/reranking")):
-        return url
-    return url + ("/ranking" if url.endswith("/v1") else "/v1/ranking")
+    return route_url(base_url, "/ranking", also=("/reranking",))

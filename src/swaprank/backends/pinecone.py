@@ -11,24 +11,15 @@ also bounded by the call's deadline (``asyncio.wait_for`` in ``HostedBackend``).
 
 from __future__ import annotations
 
-import re
 from typing import Any, ClassVar
 
 from pydantic import SecretStr
 
-from swaprank.backends.hosted import (
-    PLACEHOLDER_KEY,
-    HostedBackend,
-    HTTPStatusFailure,
-    Part,
-    PerLoop,
-    network_options,
-    ranked_scores,
-)
-from swaprank.backends.hosted.errors import MESSAGE_LIMIT
+from swaprank.backends.hosted import HostedBackend, Part, PerLoop, network_options, ranked_scores
+from swaprank.backends.hosted.sdk_errors import AttributeStatus, msgspec_errors
 from swaprank.backends.optional import require
 from swaprank.specs import BackendSpec, Option
-from swaprank.types import BadResponseError, Usage
+from swaprank.types import Usage
 
 # Documented per model (docs.pinecone.io, "Rerank results" > "Reranking models").
 PINECONE_MAX_DOCUMENTS: dict[str, int] = {"bge-reranker-v2-m3": 100, "cohere-rerank-3.5": 200,
@@ -60,7 +51,8 @@ class PineconeBackend(HostedBackend):
         super().__init__(spec, api_key=api_key)
         self._sdk = require("pinecone", "pinecone")
         errors = require("pinecone.errors.exceptions", "pinecone")
-        self._api_error: type[Exception] = errors.ApiError
+        # Pinecone's own x-pinecone-request-id is kept on the error, not among its headers.
+        self.status_errors = (AttributeStatus(errors.ApiError, request_id="request_id"),)
         self._parse_error: type[Exception] = errors.ResponseParsingError
         self.timeout_errors = (errors.PineconeTimeoutError,)
         self.connection_errors = (errors.PineconeConnectionError,)
@@ -78,7 +70,7 @@ class PineconeBackend(HostedBackend):
     def _build(self, client_class: Any) -> Any:
         retry = require("pinecone._internal.config", "pinecone").RetryConfig
         return client_class(
-            api_key=self.secret() or PLACEHOLDER_KEY,  # the SDK refuses to start without one
+            api_key=self.sdk_key(),  # the SDK refuses to start without one
             # Always explicit: the SDK's PINECONE_CONTROLLER_HOST env var must never redirect the key.
             host=(self.option("base_url") or PINECONE_URL).rstrip("/"),
             timeout=self.option("timeout"),
@@ -95,29 +87,14 @@ class PineconeBackend(HostedBackend):
         return kwargs
 
     def _send(self, query: str, texts: list[str], timeout: float) -> Part:
-        try:
+        with msgspec_errors(self.vendor, self._parse_error, self._scrub, extra="pinecone"):
             result = self._inference.rerank(**self._request(query, texts))
-        except self._parse_error as exc:
-            raise self._unusable(exc) from exc
         return self._read(result, len(texts))
 
     async def _asend(self, query: str, texts: list[str], timeout: float) -> Part:
-        try:
+        with msgspec_errors(self.vendor, self._parse_error, self._scrub, extra="pinecone"):
             result = await self._ainference.get().rerank(**self._request(query, texts))
-        except self._parse_error as exc:
-            raise self._unusable(exc) from exc
         return self._read(result, len(texts))
-
-    def _unusable(self, exc: Exception) -> BadResponseError:
-        """The SDK's strict decoding failed: not JSON at all, or JSON of the wrong shape or types."""
-        msgspec = require("msgspec", "pinecone")
-        cause = exc.__cause__
-        detail = self._scrub(str(cause or exc))[:MESSAGE_LIMIT]
-        if isinstance(cause, msgspec.DecodeError) and not isinstance(cause, msgspec.ValidationError):
-            problem = f"a body that is not valid JSON ({detail})"
-        else:
-            problem = f"an unusable ranking: {_shape_problem(detail)}"
-        return BadResponseError(f"{self.vendor} answered 200 with {problem}", vendor=self.vendor, status=200)
 
     def _read(self, result: Any, count: int) -> Part:
         items = [{"index": item.index, "relevance_score": item.score} for item in result.data]
@@ -125,31 +102,3 @@ class PineconeBackend(HostedBackend):
         usage = getattr(result, "usage", None)
         units = getattr(usage, "rerank_units", None)
         return Part(scores, Usage(rerank_units=units) if isinstance(units, int) else None)
-
-    def _status_failure(self, exc: BaseException) -> HTTPStatusFailure | None:
-        status = getattr(exc, "status_code", None)
-        if isinstance(exc, self._api_error) and isinstance(status, int):
-            headers = dict(getattr(exc, "headers", None) or {})
-            request_id = getattr(exc, "request_id", None)
-            if request_id and "x-request-id" not in {k.lower() for k in headers}:
-                headers["x-request-id"] = request_id  # Pinecone's own x-pinecone-request-id
-            return HTTPStatusFailure(status, headers, getattr(exc, "body", None))
-        return super()._status_failure(exc)
-
-
-_WRONG_TYPE = re.compile(r"Expected `(?P<expected>[^`]+)`, got `(?P<got>[^`]+)`"
-                         r" - at `\$\.data\[(?P<i>\d+)\]\.(?P<field>\w+)`")
-_MISSING = re.compile(r"Object missing required field `(?P<field>[^`]+)`(?: - at `(?P<at>[^`]+)`)?")
-_EXPECTED = {"int": "an integer", "float": "a finite number"}
-
-
-def _shape_problem(message: str) -> str:
-    """msgspec's validation message in the words ``ranked_scores`` uses for the other vendors."""
-    wrong = _WRONG_TYPE.search(message)
-    if wrong:
-        expected = _EXPECTED.get(wrong["expected"], wrong["expected"])
-        return f"result {wrong['i']} has {wrong['field']} of type {wrong['got']}, not {expected}"
-    missing = _MISSING.search(message)
-    if missing:
-        return f"field {missing['field']!r} is missing" + (f" at {missing['at']}" if missing["at"] else "")
-    return message

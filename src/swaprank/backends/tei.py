@@ -18,14 +18,14 @@ from urllib.parse import urlparse
 
 from pydantic import SecretStr
 
-from swaprank.backends.hosted import JsonRerankBackend, Part, dig, network_options, ranked_scores, request_id_from
-from swaprank.backends.selfhosted import ServerFacts
+from swaprank.backends.hosted import Part, dig, network_options, positive_int, ranked_scores, request_id_from
+from swaprank.backends.hosted.selfhosted import SelfHostedBackend
 from swaprank.specs import BackendSpec, Option
 from swaprank.types import ConfigError, Usage
 from swaprank.windows import Limit
 
 
-class TEIBackend(JsonRerankBackend):
+class TEIBackend(SelfHostedBackend):
     vendor: ClassVar[str] = "tei"
     default_model: ClassVar[str | None] = None  # the "model" is the server URL
     model_hint: ClassVar[str] = "none: the model part is the server URL"
@@ -35,24 +35,21 @@ class TEIBackend(JsonRerankBackend):
     }
 
     def __init__(self, spec: BackendSpec, *, api_key: SecretStr | str | None = None) -> None:
-        parsed = urlparse(spec.model)  # checked first: a bad spec opens no HTTP client
+        super().__init__(spec, api_key=api_key)  # a key is sent only when given (TEI --api-key, HF endpoints)
+        self.url = self.server_url.rstrip("/") + "/rerank"
+        self._info = self.server_facts(self.server_url.rstrip("/") + "/info")
+
+    def check_address(self, spec: BackendSpec) -> str:
+        """The model part is the server's URL (checked before any HTTP client exists)."""
+        parsed = urlparse(spec.model)
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
             raise ConfigError(f"tei needs the server URL as its model, like tei:http://127.0.0.1:8080; "
                               f"got {spec.model!r}")
-        super().__init__(spec, api_key=api_key)
-        self.url = spec.model.rstrip("/") + "/rerank"
-        self._info = ServerFacts(self.vendor, spec.model.rstrip("/") + "/info",
-                                 lambda url: self._http.get(url, self.option("timeout"))[0], self._scrub)
+        return spec.model
 
-    def key_required(self) -> bool:
-        return False  # self-hosted; a key is sent only when given (TEI --api-key, HF endpoints)
-
-    def length_limit(self) -> Limit | None:
-        explicit = self.option("max_length")
-        if explicit is not None:
-            return Limit(explicit)
-        tokens = dig(self._info.get(), "max_input_length")
-        return Limit(tokens) if isinstance(tokens, int) and not isinstance(tokens, bool) and tokens > 0 else None
+    def server_limit(self) -> Limit | None:
+        tokens = positive_int(dig(self._info.get(), "max_input_length"))
+        return Limit(tokens) if tokens is not None else None
 
     @property
     def label(self) -> str:

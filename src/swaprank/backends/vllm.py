@@ -29,25 +29,27 @@ from pydantic import SecretStr
 
 from swaprank.backends.hosted import (
     Part,
+    Ranking,
     activation_option,
     dig,
-    int_or_none,
     network_options,
-    ranked_scores,
+    positive_int,
     request_id_from,
 )
 from swaprank.backends.hosted.prompting import Prompting, qwen3_reranker
+from swaprank.backends.hosted.selfhosted import SelfHostedBackend
 from swaprank.backends.jina import JinaBackend, rerank_url
-from swaprank.backends.selfhosted import ServerFacts, self_hosted_url
 from swaprank.specs import BackendSpec, Option
-from swaprank.types import Usage
 from swaprank.windows import Limit
 
 Endpoint = Literal["rerank", "score"]
+# The score API's answer: {data: [{index, score}], usage: {prompt_tokens, total_tokens}}.
+SCORE_RANKING = Ranking(results=("data",), score_key="score")
 
 
-class VLLMBackend(JinaBackend):
+class VLLMBackend(SelfHostedBackend, JinaBackend):
     vendor: ClassVar[str] = "vllm"
+    example_url: ClassVar[str] = "http://127.0.0.1:8000"
     default_model: ClassVar[str | None] = None  # the served model name: vllm:BAAI/bge-reranker-v2-m3
     model_hint: ClassVar[str] = "none: the served model's name (`base_url` required)"
     key_env: ClassVar[tuple[str, ...]] = ("VLLM_API_KEY",)
@@ -65,12 +67,9 @@ class VLLMBackend(JinaBackend):
     }
 
     def __init__(self, spec: BackendSpec, *, api_key: SecretStr | str | None = None) -> None:
-        base_url = self_hosted_url(self.vendor, spec, "http://127.0.0.1:8000")  # before any HTTP client
         super().__init__(spec, api_key=api_key)
-        self.url = vllm_url(base_url, self.option("endpoint"))
-        models_url = vllm_root(base_url) + "/v1/models"
-        self._models = ServerFacts(self.vendor, models_url,
-                                   lambda url: self._http.get(url, self.option("timeout"))[0], self._scrub)
+        self.url = vllm_url(self.server_url, self.option("endpoint"))
+        self._models = self.server_facts(vllm_root(self.server_url) + "/v1/models")
 
     def prompting(self) -> Prompting | None:
         """Qwen3-Reranker served by vLLM scores the yes/no logits of its chat prompt, which the client
@@ -83,15 +82,9 @@ class VLLMBackend(JinaBackend):
     def instruction_refusal(self) -> str:
         return "the served model takes raw text; prompt_format=qwen3 writes the Qwen3-Reranker template"
 
-    def key_required(self) -> bool:
-        return False  # a key is sent only when given (vllm serve --api-key)
-
-    def length_limit(self) -> Limit | None:
-        """``max_length``, else the served model's ``max_model_len`` from ``GET /v1/models`` (asked once);
-        none when ``truncate_prompt_tokens`` asks the server to cut instead."""
-        explicit = self.option("max_length")
-        if explicit is not None:
-            return Limit(explicit)
+    def server_limit(self) -> Limit | None:
+        """The served model's ``max_model_len`` from ``GET /v1/models`` (asked once); none when
+        ``truncate_prompt_tokens`` asks the server to cut instead."""
         if self.option("truncate_prompt_tokens") is not None:
             return None
         models = dig(self._models.get(), "data")
@@ -99,8 +92,8 @@ class VLLMBackend(JinaBackend):
             return None
         entries = [m for m in models if isinstance(m, dict)]
         served = [m for m in entries if m.get("id") == self.spec.model] or (entries if len(entries) == 1 else [])
-        tokens = served[0].get("max_model_len") if served else None
-        return Limit(tokens) if isinstance(tokens, int) and not isinstance(tokens, bool) and tokens > 0 else None
+        tokens = positive_int(served[0].get("max_model_len") if served else None)
+        return Limit(tokens) if tokens is not None else None
 
     def _body(self, query: str, texts: list[str]) -> dict[str, Any]:
         body: dict[str, Any]
@@ -114,13 +107,8 @@ class VLLMBackend(JinaBackend):
         return body
 
     def _read(self, data: Any, headers: Any, count: int) -> Part:
-        if self.option("endpoint") != "score":
-            return super()._read(data, headers, count)
-        request_id = request_id_from(headers)
-        scores = ranked_scores(dig(data, "data"), count, vendor=self.vendor, score_key="score",
-                               request_id=request_id)
-        tokens = int_or_none(dig(data, "usage", "total_tokens"))
-        return Part(scores, Usage(total_tokens=tokens) if tokens is not None else None, request_id)
+        ranking = SCORE_RANKING if self.option("endpoint") == "score" else self.ranking
+        return ranking.read(data, count, vendor=self.vendor, request_id=request_id_from(headers))
 
 
 def vllm_url(base_url: str, endpoint: Endpoint | str) -> str:

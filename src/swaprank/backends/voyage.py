@@ -9,26 +9,17 @@ itself, so a malformed 200 surfaces as IndexError/AttributeError there; we repor
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any, ClassVar
 
 from pydantic import SecretStr
 
-from swaprank.backends.hosted import (
-    PLACEHOLDER_KEY,
-    HostedBackend,
-    HTTPStatusFailure,
-    Part,
-    network_options,
-    ranked_scores,
-)
+from swaprank.backends.hosted import HostedBackend, Part, network_options, ranked_scores
 from swaprank.backends.hosted.prompting import Prompting
+from swaprank.backends.hosted.sdk_errors import AttributeStatus, model_errors
+from swaprank.backends.hosted.urls import with_suffix
 from swaprank.backends.optional import require
 from swaprank.specs import BackendSpec, Option
-from swaprank.types import BadResponseError, Usage
-
-_PARSE_ERRORS = (IndexError, AttributeError, KeyError, TypeError, ValueError)
+from swaprank.types import Usage
 
 
 class VoyageBackend(HostedBackend):
@@ -50,10 +41,14 @@ class VoyageBackend(HostedBackend):
         super().__init__(spec, api_key=api_key)
         self._sdk = require("voyageai", "voyage")
         errors = require("voyageai.error", "voyage")
-        self._voyage_error: type[Exception] = errors.VoyageError
+        self.status_errors = (AttributeStatus(errors.VoyageError, status="http_status",
+                                              body=("json_body", "http_body")),)
         self.timeout_errors = (errors.Timeout,)
         self.connection_errors = (errors.APIConnectionError, *_transport_errors())
-        self._base_url = _v1_url(self.option("base_url"))
+        # The SDK's errors and transport errors may be ValueErrors too: not a malformed answer.
+        self._keep = (errors.VoyageError, *self.connection_errors)
+        base_url = self.option("base_url")  # the SDK appends /rerank: its base URL ends in /v1
+        self._base_url = with_suffix(base_url, "/v1") if base_url else None
 
     def prompting(self) -> Prompting | None:
         """rerank-2.5 and later follow natural-language instructions given with the query (Voyage has
@@ -67,37 +62,19 @@ class VoyageBackend(HostedBackend):
         return f"{self.spec.model} does not follow instructions (Voyage's rerank-2.5 models do)"
 
     def _build(self, client_class: Any, timeout: float) -> Any:
-        return client_class(api_key=self.secret() or PLACEHOLDER_KEY, max_retries=0, timeout=timeout,
-                            base_url=self._base_url)
+        return client_class(api_key=self.sdk_key(), max_retries=0, timeout=timeout, base_url=self._base_url)
 
     def _send(self, query: str, texts: list[str], timeout: float) -> Part:
         client = self._build(self._sdk.Client, timeout)
-        with self._parsing():
+        with model_errors(self.vendor, self._keep):  # the SDK builds RerankingObject out of a malformed 200
             result = client.rerank(query, texts, model=self.spec.model, truncation=self.option("truncation"))
         return self._read(result, len(texts))
 
     async def _asend(self, query: str, texts: list[str], timeout: float) -> Part:
         client = self._build(self._sdk.AsyncClient, timeout)
-        with self._parsing():
+        with model_errors(self.vendor, self._keep):
             result = await client.rerank(query, texts, model=self.spec.model, truncation=self.option("truncation"))
         return self._read(result, len(texts))
-
-    @contextmanager
-    def _parsing(self) -> Iterator[None]:
-        """Errors from the SDK building ``RerankingObject`` out of a malformed 200."""
-        try:
-            yield
-        except _PARSE_ERRORS as exc:
-            if isinstance(exc, (self._voyage_error, *self.connection_errors)):
-                raise  # e.g. aiohttp.InvalidURL is also a ValueError: a transport problem, not a parse one
-            if isinstance(exc, IndexError):
-                problem = "a result index is out of range"
-            elif isinstance(exc, (AttributeError, KeyError)):
-                problem = f"field {exc} is missing"
-            else:
-                problem = f"{type(exc).__name__}: {exc}"
-            raise BadResponseError(f"{self.vendor} returned an unusable ranking: {problem}", vendor=self.vendor,
-                                   status=200) from exc
 
     def _read(self, result: Any, count: int) -> Part:
         items = [{"index": r.index, "relevance_score": r.relevance_score} for r in result.results]
@@ -105,24 +82,9 @@ class VoyageBackend(HostedBackend):
         tokens = getattr(result, "total_tokens", None)
         return Part(scores, Usage(total_tokens=int(tokens)) if isinstance(tokens, int) else None)
 
-    def _status_failure(self, exc: BaseException) -> HTTPStatusFailure | None:
-        status = getattr(exc, "http_status", None)
-        if isinstance(exc, self._voyage_error) and isinstance(status, int):
-            body = getattr(exc, "json_body", None) or getattr(exc, "http_body", None)
-            return HTTPStatusFailure(status, getattr(exc, "headers", None), body)
-        return super()._status_failure(exc)
-
 
 def _follows_instructions(model: str) -> bool:
     return model.startswith("rerank-2.5") or model.startswith("rerank-3")
-
-
-def _v1_url(base_url: str | None) -> str | None:
-    """The SDK appends ``/rerank`` to its base URL, which must therefore end in ``/v1``."""
-    if not base_url:
-        return None
-    url = base_url.rstrip("/")
-    return url if url.endswith("/v1") else url + "/v1"
 
 
 def _transport_errors() -> tuple[type[BaseException], ...]:

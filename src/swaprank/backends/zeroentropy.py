@@ -10,13 +10,11 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-import httpx
-
-from swaprank.backends.hosted import Part, dig, int_or_none, network_options, ranked_scores, request_id_from
+from swaprank.backends.hosted import Ranking, network_options
 from swaprank.backends.hosted.prompting import Prompting
-from swaprank.backends.stainless import StainlessBackend
+from swaprank.backends.hosted.stainless import StainlessBackend
+from swaprank.backends.hosted.urls import with_suffix
 from swaprank.specs import Option
-from swaprank.types import Usage
 
 ZEROENTROPY_URL = "https://api.zeroentropy.dev/v1"
 
@@ -25,7 +23,6 @@ class ZeroEntropyBackend(StainlessBackend):
     vendor: ClassVar[str] = "zeroentropy"
     default_model: ClassVar[str | None] = "zerank-1"
     sdk_module: ClassVar[str] = "zeroentropy"
-    extra: ClassVar[str] = "zeroentropy"
     client_classes: ClassVar[tuple[str, str]] = ("ZeroEntropy", "AsyncZeroEntropy")
     default_base_url: ClassVar[str] = ZEROENTROPY_URL
     sdk_loggers: ClassVar[tuple[str, ...]] = ("zeroentropy",)
@@ -35,6 +32,7 @@ class ZeroEntropyBackend(StainlessBackend):
         "latency": Option(str, None, "fast (sub-second, lower rate limit; 429 when exceeded) | slow (higher limit, "
                           "seconds); unset: fast, then slow when over the fast limit", choices=("fast", "slow")),
     }
+    ranking: ClassVar[Ranking] = Ranking(usage=("total_tokens",))  # {results: [{index, relevance_score}], total_tokens}
 
     def prompting(self) -> Prompting | None:
         """zerank-2 reads instructions appended to the query, in the tagged form ZeroEntropy's
@@ -49,8 +47,7 @@ class ZeroEntropyBackend(StainlessBackend):
 
     def base_url(self) -> str:
         """The SDK appends ``/models/rerank``, so its base URL must end in ``/v1``."""
-        url = super().base_url()
-        return url if url.endswith("/v1") else url + "/v1"
+        return with_suffix(super().base_url(), "/v1")
 
     def _call(self, client: Any, query: str, texts: list[str], timeout: float) -> Any:
         kwargs: dict[str, Any] = {"model": self.spec.model, "query": query, "documents": texts, "timeout": timeout}
@@ -58,9 +55,3 @@ class ZeroEntropyBackend(StainlessBackend):
             kwargs["latency"] = self.option("latency")
         # top_n omitted: every document comes back; the engine applies top_n after merging parts.
         return client.models.with_raw_response.rerank(**kwargs)
-
-    def _read(self, data: Any, headers: httpx.Headers, count: int) -> Part:
-        request_id = request_id_from(headers)
-        scores = ranked_scores(dig(data, "results"), count, vendor=self.vendor, request_id=request_id)
-        tokens = int_or_none(dig(data, "total_tokens"))
-        return Part(scores, Usage(total_tokens=tokens) if tokens is not None else None, request_id)

@@ -71,11 +71,34 @@ def ranked_scores(
     return [s for s in scores if s is not None]  # complete: count results, no duplicates
 
 
+@dataclass(frozen=True, slots=True)
+class Ranking:
+    """Where a JSON answer keeps its ranking and its usage counter, so a vendor states its answer's
+    shape instead of writing the reading again. The default is Jina's form, which most servers copy:
+    ``{results: [{index, relevance_score}], usage: {total_tokens}}``."""
+
+    results: tuple[str, ...] = ("results",)
+    score_key: str = "relevance_score"
+    usage: tuple[str, ...] = ("usage", "total_tokens")
+    unit: str = "total_tokens"  # the Usage field the counter is reported as
+
+    def read(self, data: Any, count: int, *, vendor: str, request_id: str | None) -> Part:
+        scores = ranked_scores(dig(data, *self.results), count, vendor=vendor, score_key=self.score_key,
+                               request_id=request_id)
+        value = int_or_none(dig(data, *self.usage))
+        return Part(scores, Usage(**{self.unit: value}) if value is not None else None, request_id)
+
+
 def int_or_none(value: Any) -> int | None:
     """Usage counters are informative: a missing or odd value is dropped, never fatal."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         return None
     return int(value)
+
+
+def positive_int(value: Any) -> int | None:
+    """A limit a server reports about itself, when it is a usable one (a positive integer, not a bool)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
 def dig(data: Any, *keys: str) -> Any:

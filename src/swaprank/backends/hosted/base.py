@@ -30,13 +30,14 @@ from tenacity import AsyncRetrying, RetryCallState, Retrying, retry_if_exception
 
 from swaprank.backends.contract import Backend, Scores, sigmoid
 from swaprank.backends.credentials import resolve_api_key
-from swaprank.backends.hosted.answers import Part
+from swaprank.backends.hosted.answers import Part, Ranking, request_id_from
 from swaprank.backends.hosted.clients import JsonHTTP
 from swaprank.backends.hosted.errors import MESSAGE_LIMIT, HTTPStatusFailure, Retryable, error_for_status, unwrap
 from swaprank.backends.hosted.logs import redact_sdk_logs
 from swaprank.backends.hosted.loops import PerLoop, gather_or_cancel
 from swaprank.backends.hosted.prompting import Prompting
 from swaprank.backends.hosted.retry import Deadline, StopAtDeadline, Wait
+from swaprank.backends.hosted.sdk_errors import StatusErrorReader
 from swaprank.backends.limits import LengthLimits, length_options
 from swaprank.backends.notices import warn_instruction_ignored
 from swaprank.redaction import redact_text, redacted_spec
@@ -96,8 +97,8 @@ class HostedBackend(LengthLimits, Backend):
 
     Subclasses set ``vendor``, ``default_model``, ``options`` (``network_options()`` merged with
     their own), ``key_env`` and implement ``_send`` / ``_asend`` for one request. They may add
-    SDK exception types to ``timeout_errors`` / ``connection_errors`` and override
-    ``_status_failure`` to expose an SDK's HTTP error as ``HTTPStatusFailure``.
+    SDK exception types to ``timeout_errors`` / ``connection_errors``, and say in ``status_errors``
+    where an SDK's HTTP error keeps the answer (``swaprank.backends.hosted.sdk_errors``).
     """
 
     key_env: ClassVar[tuple[str, ...]] = ()
@@ -107,6 +108,7 @@ class HostedBackend(LengthLimits, Backend):
     # (per instance when the SDK is imported lazily).
     timeout_errors: tuple[type[BaseException], ...] = ()
     connection_errors: tuple[type[BaseException], ...] = ()
+    status_errors: tuple[StatusErrorReader, ...] = ()
     # Whether the backend writes ``instruction=`` into its requests itself (llm:); the others carry
     # it through ``prompting()`` where the model follows instructions, else warn once and ignore it.
     takes_instruction: ClassVar[bool] = False
@@ -137,6 +139,10 @@ class HostedBackend(LengthLimits, Backend):
     def secret(self) -> str | None:
         return self._api_key.get_secret_value() if self._api_key is not None else None
 
+    def sdk_key(self) -> str:
+        """The key for an SDK that refuses to start without one (a keyless self-hosted ``base_url``)."""
+        return self.secret() or PLACEHOLDER_KEY
+
     def prompting(self) -> Prompting | None:
         """How this model reads ``instruction=`` from the query/document text (None: it cannot)."""
         return None
@@ -155,7 +161,13 @@ class HostedBackend(LengthLimits, Backend):
         raise NotImplementedError
 
     def _status_failure(self, exc: BaseException) -> HTTPStatusFailure | None:
-        return exc if isinstance(exc, HTTPStatusFailure) else None
+        if isinstance(exc, HTTPStatusFailure):
+            return exc
+        for reader in self.status_errors:
+            failure = reader.failure(exc)
+            if failure is not None:
+                return failure
+        return None
 
     # -------------------------------------------------------------- Backend protocol
 
@@ -352,10 +364,12 @@ def _with_usage(error: BaseException, billed: Sequence[Part]) -> BaseException:
 class JsonRerankBackend(HostedBackend):
     """A rerank endpoint spoken as plain JSON over httpx: subclasses say where, what and how to read.
 
-    Bearer auth is sent only when a key is known, so self-hosted servers work without one.
+    Bearer auth is sent only when a key is known, so self-hosted servers work without one. The
+    answer is read as ``ranking`` says unless the subclass overrides ``_read``.
     """
 
     url: str  # the endpoint; set by the subclass's __init__
+    ranking: ClassVar[Ranking] = Ranking()
 
     def __init__(self, spec: BackendSpec, *, api_key: SecretStr | str | None = None) -> None:
         super().__init__(spec, api_key=api_key)
@@ -368,8 +382,8 @@ class JsonRerankBackend(HostedBackend):
     def _body(self, query: str, texts: list[str]) -> dict[str, Any]:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _read(self, data: Any, headers: httpx.Headers, count: int) -> Part:  # pragma: no cover - abstract
-        raise NotImplementedError
+    def _read(self, data: Any, headers: httpx.Headers, count: int) -> Part:
+        return self.ranking.read(data, count, vendor=self.vendor, request_id=request_id_from(headers))
 
     def _send(self, query: str, texts: list[str], timeout: float) -> Part:
         return self._read(*self._http.post(self.url, self._body(query, texts), timeout), len(texts))

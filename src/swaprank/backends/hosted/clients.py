@@ -1,4 +1,4 @@
-"""httpx clients (one shared TLS context) and plain JSON over them, for vendors without an SDK."""
+"""httpx clients (one shared TLS context): under vendor SDKs, and plain JSON for vendors without one."""
 
 from __future__ import annotations
 
@@ -38,6 +38,22 @@ def sync_client(**kwargs: Any) -> httpx.Client:
 
 def async_client(**kwargs: Any) -> httpx.AsyncClient:
     return httpx.AsyncClient(verify=shared_ssl_context(), headers={"User-Agent": USER_AGENT}, **kwargs)
+
+
+class SdkClients:
+    """A vendor SDK's sync client, and one async client per event loop, each on an httpx client of ours.
+
+    Ours so that every client shares one TLS context (``shared_ssl_context``); ``build(client_class,
+    http_client)`` passes it to the SDK under whatever name the SDK takes it.
+    """
+
+    def __init__(self, build: Callable[[Any, Any], Any], sync_class: Any, async_class: Any, **http: Any) -> None:
+        self.sync = build(sync_class, sync_client(**http))
+        self._async: PerLoop[Any] = PerLoop(lambda: build(async_class, async_client(**http)))
+
+    def for_loop(self) -> Any:
+        """This event loop's async client (built on first use in the loop)."""
+        return self._async.get()
 
 
 class JsonHTTP:

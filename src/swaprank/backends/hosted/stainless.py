@@ -15,16 +15,11 @@ from typing import Any, ClassVar
 import httpx
 from pydantic import SecretStr
 
-from swaprank.backends.hosted import (
-    PLACEHOLDER_KEY,
-    HostedBackend,
-    HTTPStatusFailure,
-    Part,
-    PerLoop,
-    async_client,
-    sync_client,
-)
-from swaprank.backends.hosted.errors import MESSAGE_LIMIT
+from swaprank.backends.hosted.answers import Part, Ranking, request_id_from
+from swaprank.backends.hosted.base import HostedBackend
+from swaprank.backends.hosted.clients import SdkClients
+from swaprank.backends.hosted.errors import MESSAGE_LIMIT, HTTPStatusFailure
+from swaprank.backends.hosted.sdk_errors import ResponseStatus
 from swaprank.backends.optional import require
 from swaprank.specs import BackendSpec
 
@@ -32,25 +27,25 @@ from swaprank.specs import BackendSpec
 class StainlessBackend(HostedBackend):
     """Base of the backends spoken through a Stainless-generated SDK.
 
-    Subclasses set ``sdk_module`` / ``extra`` / ``client_classes`` and ``default_base_url`` and
-    implement ``_call`` (which raw-response method, which arguments) and ``_read``.
+    Subclasses set ``sdk_module`` / ``client_classes`` and ``default_base_url``, implement
+    ``_call`` (which raw-response method, which arguments) and say how the answer reads
+    (``ranking``, or an override of ``_read``). The pip extra is the vendor's name.
     """
 
     sdk_module: ClassVar[str]
-    extra: ClassVar[str]
     client_classes: ClassVar[tuple[str, str]]  # (sync, async) class names in sdk_module
     default_base_url: ClassVar[str]
+    ranking: ClassVar[Ranking] = Ranking()
 
     def __init__(self, spec: BackendSpec, *, api_key: SecretStr | str | None = None) -> None:
         super().__init__(spec, api_key=api_key)
-        self._sdk = require(self.sdk_module, self.extra)
-        self._status_error: type[Exception] = self._sdk.APIStatusError
+        self._sdk = require(self.sdk_module, self.vendor)
+        self.status_errors = (ResponseStatus(self._sdk.APIStatusError),)
         self.timeout_errors = (self._sdk.APITimeoutError,)
         self.connection_errors = (self._sdk.APIConnectionError,)
         sync_name, async_name = self.client_classes
-        self._client = self._build(getattr(self._sdk, sync_name), sync_client(follow_redirects=True))
-        self._aclients: PerLoop[Any] = PerLoop(lambda: self._build(
-            getattr(self._sdk, async_name), async_client(follow_redirects=True)))
+        self._clients = SdkClients(self._build, getattr(self._sdk, sync_name), getattr(self._sdk, async_name),
+                                   follow_redirects=True)
 
     def base_url(self) -> str:
         """The URL given to the SDK; always explicit, so the SDK's ``*_BASE_URL`` env var never redirects keys."""
@@ -58,7 +53,7 @@ class StainlessBackend(HostedBackend):
 
     def _build(self, client_class: Any, http: httpx.Client | httpx.AsyncClient) -> Any:
         return client_class(
-            api_key=self.secret() or PLACEHOLDER_KEY,  # the SDKs refuse to start without one
+            api_key=self.sdk_key(),  # the SDKs refuse to start without one
             base_url=self.base_url(),
             max_retries=0,  # retries are ours (tenacity), never multiplied by the SDK's
             timeout=self.option("timeout"),
@@ -68,14 +63,14 @@ class StainlessBackend(HostedBackend):
     def _call(self, client: Any, query: str, texts: list[str], timeout: float) -> Any:  # pragma: no cover
         raise NotImplementedError
 
-    def _read(self, data: Any, headers: httpx.Headers, count: int) -> Part:  # pragma: no cover - abstract
-        raise NotImplementedError
+    def _read(self, data: Any, headers: httpx.Headers, count: int) -> Part:
+        return self.ranking.read(data, count, vendor=self.vendor, request_id=request_id_from(headers))
 
     def _send(self, query: str, texts: list[str], timeout: float) -> Part:
-        return self._parse(self._call(self._client, query, texts, timeout), len(texts))
+        return self._parse(self._call(self._clients.sync, query, texts, timeout), len(texts))
 
     async def _asend(self, query: str, texts: list[str], timeout: float) -> Part:
-        return self._parse(await self._call(self._aclients.get(), query, texts, timeout), len(texts))
+        return self._parse(await self._call(self._clients.for_loop(), query, texts, timeout), len(texts))
 
     def _parse(self, raw: Any, count: int) -> Part:
         response: httpx.Response = raw.http_response
@@ -84,12 +79,3 @@ class StainlessBackend(HostedBackend):
         except ValueError:
             raise HTTPStatusFailure(response.status_code, response.headers, response.text[:MESSAGE_LIMIT]) from None
         return self._read(data, response.headers, count)
-
-    def _status_failure(self, exc: BaseException) -> HTTPStatusFailure | None:
-        if isinstance(exc, self._status_error):
-            response = getattr(exc, "response", None)
-            if isinstance(response, httpx.Response):
-                body = getattr(exc, "body", None)
-                return HTTPStatusFailure(response.status_code, response.headers,
-                                         body if body is not None else response.text)
-        return super()._status_failure(exc)

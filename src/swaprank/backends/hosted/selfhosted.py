@@ -1,5 +1,9 @@
-"""What the self-hosted servers (vLLM, llama.cpp, Infinity) share: a required, checked ``base_url``,
-and asking the server about itself once (its pair limit), the way TEI's backend asks ``/info``."""
+"""What the rerank servers users run themselves (vLLM, llama.cpp, Infinity, TEI) share.
+
+Their address is required and checked before any HTTP client exists, a key is sent only when given
+(``--api-key``), and the pair limit is asked of the server once (``/props``, ``/v1/models``,
+``/info``) unless ``max_length`` says it.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,15 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlparse
 
+from pydantic import SecretStr
+
+from swaprank.backends.hosted.base import JsonRerankBackend
 from swaprank.specs import BackendSpec
 from swaprank.types import ConfigError
+from swaprank.windows import Limit
 
 logger = logging.getLogger("swaprank")
 RETRY_SECONDS = 60.0
@@ -61,3 +69,38 @@ class ServerFacts:
                                    "over the server's window fails the request (set max_length to window them)",
                                    self._vendor, route, type(exc).__name__, self._scrub(str(exc))[:200])
             return self._facts if self._known else None
+
+
+class SelfHostedBackend(JsonRerankBackend):
+    """Base (or first mixin, before a Jina-format backend) of a server the user runs.
+
+    Subclasses give ``example_url`` for the error naming a missing address, read the checked address
+    from ``server_url``, and say in ``server_limit`` what the server reports about its window.
+    """
+
+    example_url: ClassVar[str]  # how the error for a missing base_url writes one
+
+    def __init__(self, spec: BackendSpec, *, api_key: SecretStr | str | None = None) -> None:
+        self.server_url = self.check_address(spec)  # before any HTTP client
+        super().__init__(spec, api_key=api_key)
+
+    def check_address(self, spec: BackendSpec) -> str:
+        """The server's address, checked; ``base_url`` unless the backend takes it elsewhere (TEI)."""
+        return self_hosted_url(self.vendor, spec, self.example_url)
+
+    def key_required(self) -> bool:
+        return False  # a key is sent only when given (the server's --api-key)
+
+    def server_facts(self, url: str) -> ServerFacts:
+        """What the server says at ``url``, asked once with this backend's client and timeout."""
+        return ServerFacts(self.vendor, url, lambda route: self._http.get(route, self.option("timeout"))[0],
+                           self._scrub)
+
+    def length_limit(self) -> Limit | None:
+        """``max_length`` when given, else the server's own word (asked on first use)."""
+        explicit = self.option("max_length")
+        return Limit(explicit) if explicit is not None else self.server_limit()
+
+    def server_limit(self) -> Limit | None:
+        """The pair limit the server reports; None when it reports none (documents then go whole)."""
+        return None
