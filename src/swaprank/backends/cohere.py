@@ -40,8 +40,8 @@ class CohereBackend(HostedBackend):
         super().__init__(spec, api_key=api_key)
         self._sdk = require("cohere", "cohere")
         self.status_errors = (AttributeStatus(require("cohere.core", "cohere").ApiError),)
-        self._clients = SdkClients(self._build, self._sdk.ClientV2, self._sdk.AsyncClientV2,
-                                   timeout=self.option("timeout"), follow_redirects=True)
+        self._clients = self.own(SdkClients(self._build, self._sdk.ClientV2, self._sdk.AsyncClientV2,
+                                   timeout=self.option("timeout"), follow_redirects=True))
 
     def length_limit(self) -> Limit:
         """Cohere counts tokens per document, the query apart, and cuts silently past the limit."""

@@ -131,6 +131,11 @@ class AwsBackend(HostedBackend):
     def key_required(self) -> bool:
         return False  # see uses_api_key
 
+    def close(self) -> None:
+        """The default client's connection pool goes with the backend (per-attempt clients die with their call)."""
+        super().close()
+        self._default_client.close()
+
     # ------------------------------------------------------------ clients
 
     def _build(self, timeout: float) -> Any:

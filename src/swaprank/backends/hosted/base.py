@@ -22,7 +22,7 @@ import logging
 import math
 from collections.abc import Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, wait
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Protocol, TypeVar
 
 import httpx
 from pydantic import SecretStr
@@ -48,6 +48,17 @@ from swaprank.types import AuthenticationError, BackendError, BackendUnavailable
 logger = logging.getLogger("swaprank")
 
 Activation = Literal["identity", "sigmoid"]
+
+
+class Closable(Protocol):
+    """Clients a hosted backend owns (``JsonHTTP``, ``SdkClients``): closed with it."""
+
+    def close(self) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
+C = TypeVar("C", bound=Closable)
 ACTIVATIONS: tuple[Activation, ...] = ("identity", "sigmoid")
 
 # SDKs that refuse to send without a key get this for a self-hosted base_url that needs none.
@@ -115,6 +126,7 @@ class HostedBackend(LengthLimits, Backend):
 
     def __init__(self, spec: BackendSpec, *, api_key: SecretStr | str | None = None) -> None:
         super().__init__(spec)
+        self._owned: list[Closable] = []
         self._api_key = resolve_api_key(api_key, self.key_env)
         if self._api_key is None and self.key_required():
             names = " or ".join(self.key_env)
@@ -129,6 +141,24 @@ class HostedBackend(LengthLimits, Backend):
         self._semaphores: PerLoop[asyncio.Semaphore] = PerLoop(
             lambda: asyncio.Semaphore(self.option("max_concurrency"))
         )
+
+    # -------------------------------------------------------------- lifecycle
+
+    def own(self, resource: C) -> C:
+        """Register clients that close with this backend (``close()`` / ``aclose()``)."""
+        self._owned.append(resource)
+        return resource
+
+    def close(self) -> None:
+        super().close()
+        for resource in self._owned:
+            resource.close()
+
+    async def aclose(self) -> None:
+        """Close the calling loop's async clients on it, then everything else."""
+        for resource in self._owned:
+            await resource.aclose()
+        await asyncio.to_thread(Backend.close, self)
 
     # -------------------------------------------------------------- for subclasses
 
@@ -373,7 +403,7 @@ class JsonRerankBackend(HostedBackend):
 
     def __init__(self, spec: BackendSpec, *, api_key: SecretStr | str | None = None) -> None:
         super().__init__(spec, api_key=api_key)
-        self._http = JsonHTTP(self._auth)
+        self._http = self.own(JsonHTTP(self._auth))
 
     def _auth(self) -> dict[str, str]:
         key = self.secret()

@@ -40,23 +40,73 @@ def async_client(**kwargs: Any) -> httpx.AsyncClient:
     return httpx.AsyncClient(verify=shared_ssl_context(), headers={"User-Agent": USER_AGENT}, **kwargs)
 
 
-class SdkClients:
-    """A vendor SDK's sync client, and one async client per event loop, each on an httpx client of ours.
+class _OwnedHTTP:
+    """httpx clients of one backend: one sync client (built on first use, and again after ``close()``,
+    so a Reranker that still holds a closed backend keeps working) and one async client per loop.
 
-    Ours so that every client shares one TLS context (``shared_ssl_context``); ``build(client_class,
-    http_client)`` passes it to the SDK under whatever name the SDK takes it.
+    ``close()`` closes the sync client and forgets the async ones (an async client can only be
+    closed on its own loop: ``aclose()`` closes the calling loop's first).
     """
 
-    def __init__(self, build: Callable[[Any, Any], Any], sync_class: Any, async_class: Any, **http: Any) -> None:
-        self.sync = build(sync_class, sync_client(**http))
-        self._async: PerLoop[Any] = PerLoop(lambda: build(async_class, async_client(**http)))
+    def __init__(self, make_sync: Callable[[], Any], make_async: Callable[[], Any]) -> None:
+        self._make_sync = make_sync
+        self._sync: Any = None
+        self._lock = threading.Lock()
+        self._async: PerLoop[Any] = PerLoop(make_async)
 
-    def for_loop(self) -> Any:
+    def sync_one(self) -> Any:
+        with self._lock:
+            if self._sync is None:
+                self._sync = self._make_sync()
+            return self._sync
+
+    def async_one(self) -> Any:
         """This event loop's async client (built on first use in the loop)."""
         return self._async.get()
 
+    @staticmethod
+    def _http_of(client: Any) -> Any:
+        return client[1] if isinstance(client, tuple) else client
 
-class JsonHTTP:
+    def close(self) -> None:
+        with self._lock:
+            sync, self._sync = self._sync, None
+        if sync is not None:
+            self._http_of(sync).close()
+        self._async.drain()
+
+    async def aclose(self) -> None:
+        current = self._async.current()
+        if current is not None:
+            await self._http_of(current).aclose()
+        self.close()
+
+
+class SdkClients(_OwnedHTTP):
+    """A vendor SDK's sync client, and one async client per event loop, each on an httpx client of ours.
+
+    Ours so that every client shares one TLS context (``shared_ssl_context``) and can be closed;
+    ``build(client_class, http_client)`` passes it to the SDK under whatever name the SDK takes it.
+    """
+
+    def __init__(self, build: Callable[[Any, Any], Any], sync_class: Any, async_class: Any, **http: Any) -> None:
+        def made(client_class: Any, client: Any) -> tuple[Any, Any]:
+            return build(client_class, client), client
+
+        super().__init__(lambda: made(sync_class, sync_client(**http)),
+                         lambda: made(async_class, async_client(**http)))
+        self.sync_one()  # built now: a wrong base_url or SDK argument fails at construction
+
+    @property
+    def sync(self) -> Any:
+        return self.sync_one()[0]
+
+    def for_loop(self) -> Any:
+        """This event loop's async SDK client (built on first use in the loop)."""
+        return self.async_one()[0]
+
+
+class JsonHTTP(_OwnedHTTP):
     """POST JSON with httpx, for vendors without an SDK (Jina, TEI, Jina-compatible servers).
 
     One sync client per backend (thread-safe, pooled) and one async client per event loop.
@@ -64,22 +114,21 @@ class JsonHTTP:
     """
 
     def __init__(self, headers: Callable[[], dict[str, str]]) -> None:
+        super().__init__(sync_client, async_client)
         self._headers = headers
-        self._client = sync_client()
-        self._aclients: PerLoop[httpx.AsyncClient] = PerLoop(async_client)
 
     def post(self, url: str, body: Any, timeout: float) -> tuple[Any, httpx.Headers]:
-        response = self._client.post(url, json=body, headers=self._headers(), timeout=timeout)
+        response = self.sync_one().post(url, json=body, headers=self._headers(), timeout=timeout)
         return self._read(response)
 
     def get(self, url: str, timeout: float) -> tuple[Any, httpx.Headers]:
-        return self._read(self._client.get(url, headers=self._headers(), timeout=timeout))
+        return self._read(self.sync_one().get(url, headers=self._headers(), timeout=timeout))
 
     async def aget(self, url: str, timeout: float) -> tuple[Any, httpx.Headers]:
-        return self._read(await self._aclients.get().get(url, headers=self._headers(), timeout=timeout))
+        return self._read(await self.async_one().get(url, headers=self._headers(), timeout=timeout))
 
     async def apost(self, url: str, body: Any, timeout: float) -> tuple[Any, httpx.Headers]:
-        response = await self._aclients.get().post(url, json=body, headers=self._headers(), timeout=timeout)
+        response = await self.async_one().post(url, json=body, headers=self._headers(), timeout=timeout)
         return self._read(response)
 
     @staticmethod

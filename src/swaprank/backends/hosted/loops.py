@@ -32,6 +32,18 @@ class PerLoop(Generic[T]):
                 item = self._items[loop] = self._factory()
             return item
 
+    def current(self) -> T | None:
+        """The running loop's object, if it has one (never builds one)."""
+        with self._lock:
+            return self._items.get(asyncio.get_running_loop())
+
+    def drain(self) -> list[T]:
+        """Forget every loop's object and return them (for closing)."""
+        with self._lock:
+            items = list(self._items.values())
+            self._items.clear()
+            return items
+
 
 async def gather_or_cancel(coros: list[Awaitable[T]]) -> list[T]:
     """``gather`` that cancels the siblings of the first failure (TaskGroup needs Python 3.11)."""

@@ -44,8 +44,8 @@ class StainlessBackend(HostedBackend):
         self.timeout_errors = (self._sdk.APITimeoutError,)
         self.connection_errors = (self._sdk.APIConnectionError,)
         sync_name, async_name = self.client_classes
-        self._clients = SdkClients(self._build, getattr(self._sdk, sync_name), getattr(self._sdk, async_name),
-                                   follow_redirects=True)
+        self._clients = self.own(SdkClients(self._build, getattr(self._sdk, sync_name), getattr(self._sdk, async_name),
+                                   follow_redirects=True))
 
     def base_url(self) -> str:
         """The URL given to the SDK; always explicit, so the SDK's ``*_BASE_URL`` env var never redirects keys."""

@@ -24,7 +24,8 @@ from typing import Any, ClassVar
 from pydantic import SecretStr
 
 from swaprank.backends.contract import Scores
-from swaprank.backends.hosted import PLACEHOLDER_KEY, HostedBackend, HTTPStatusFailure, Part, PerLoop
+from swaprank.backends.hosted import PLACEHOLDER_KEY, HostedBackend, HTTPStatusFailure, Part
+from swaprank.backends.hosted.clients import SdkClients
 from swaprank.backends.hosted.loops import gather_or_cancel
 from swaprank.backends.hosted.retry import Deadline
 from swaprank.backends.llm.listwise import Listwise, bill_others
@@ -69,8 +70,7 @@ class LLMBackend(HostedBackend):
                                   self._scrub)
         self._pointwise = Pointwise(self._prompts, self.option("scoring"), self.label, sdk.BadRequestError,
                                     self._scrub)
-        self._client = self._build(sdk.OpenAI)
-        self._aclients: PerLoop[Any] = PerLoop(lambda: self._build(sdk.AsyncOpenAI))
+        self._clients = self.own(SdkClients(self._build, sdk.OpenAI, sdk.AsyncOpenAI, follow_redirects=True))
 
     @property
     def mode(self) -> str:
@@ -84,7 +84,7 @@ class LLMBackend(HostedBackend):
     def key_required(self) -> bool:
         return not self.option("base_url")  # self-hosted servers rarely want one
 
-    def _build(self, client_class: Any) -> Any:
+    def _build(self, client_class: Any, http_client: Any) -> Any:
         # The SDK keeps the key as a plain attribute of its client whatever it is given (a key
         # provider callable is copied there on every request), so the string it is; the client is
         # private to this backend and never shown.
@@ -92,6 +92,7 @@ class LLMBackend(HostedBackend):
             "api_key": self.secret() or PLACEHOLDER_KEY,
             "max_retries": 0,  # retries are ours (tenacity), never multiplied by the SDK's
             "timeout": self.option("timeout"),
+            "http_client": http_client,  # ours: one TLS context, closed with the backend
         }
         if self.option("base_url"):
             kwargs["base_url"] = self.option("base_url").rstrip("/")
@@ -116,11 +117,11 @@ class LLMBackend(HostedBackend):
         return kwargs
 
     def _chat(self, request: Request, timeout: float) -> Answer:
-        raw = self._client.chat.completions.with_raw_response.create(**self._request(request, timeout))
+        raw = self._clients.sync.chat.completions.with_raw_response.create(**self._request(request, timeout))
         return read_answer(raw.text, raw.headers)
 
     async def _achat(self, request: Request, timeout: float) -> Answer:
-        create = self._aclients.get().chat.completions.with_raw_response.create
+        create = self._clients.for_loop().chat.completions.with_raw_response.create
         raw = await create(**self._request(request, timeout))
         return read_answer(raw.text, raw.headers)
 
