@@ -207,14 +207,17 @@ class Reranker:
 
     def close(self) -> None:
         """Release this Reranker's backends (the last holder closes them); later calls raise ClosedError."""
+        self.registry.release(self._let_go())
+
+    async def aclose(self) -> None:
+        """Async ``close``: the backends' async clients are closed on the running loop."""
+        await self.registry.arelease(self._let_go())
+
+    def _let_go(self) -> list[Backend]:
         with self._lock:
             self._closed = True
             backends, self._backends = list(self._backends.values()), {}
-        self.registry.release(backends)
-
-    async def aclose(self) -> None:
-        """``close()`` without blocking the event loop (closing waits for scoring threads to finish)."""
-        await asyncio.to_thread(self.close)
+        return backends
 
     def __enter__(self) -> Reranker:
         return self

@@ -94,7 +94,9 @@ class Backend(ABC):  # noqa: B024 - abstract in intent: a subclass writes score 
     uses_api_key: ClassVar[bool] = True
     local: ClassVar[bool] = False
 
-    def __init__(self, spec: BackendSpec) -> None:
+    def __init__(self, spec: BackendSpec, *, api_key: Any = None) -> None:
+        """Registries build backends as ``factory(spec, api_key=...)``; a backend that takes no key
+        (``uses_api_key = False``) never gets one, and this base class never keeps it."""
         self.spec = spec
         self._threads: ThreadPoolExecutor | None = None
         self._threads_lock = threading.Lock()

@@ -197,8 +197,19 @@ class Registry:
 
     def release(self, backends: Iterable[Backend]) -> None:
         """Give back backends from ``acquire``; one nobody holds any more is closed and forgotten."""
-        for backend in backends:
-            with self._lock:
+        for backend in self._let_go(backends):
+            backend.close()
+
+    async def arelease(self, backends: Iterable[Backend]) -> None:
+        """``release`` from async code: async clients are closed on the running loop."""
+        for backend in self._let_go(backends):
+            await backend.aclose()
+
+    def _let_go(self, backends: Iterable[Backend]) -> list[Backend]:
+        """Count the releases; the backends that nobody holds any more, forgotten, for closing."""
+        unused = []
+        with self._lock:
+            for backend in backends:
                 users = self._users.get(id(backend), 0) - 1
                 if users > 0:
                     self._users[id(backend)] = users
@@ -207,8 +218,9 @@ class Registry:
                 gone = [key for key, live in self._live.items() if live is backend]
                 for key in gone:
                     del self._live[key]
-            if gone:
-                backend.close()
+                if gone:
+                    unused.append(backend)
+        return unused
 
     def live(self) -> list[Backend]:
         """The backends built and not yet released (what ``close()`` would close)."""
@@ -217,11 +229,19 @@ class Registry:
 
     def close(self) -> None:
         """Close every live backend and forget it; the registry stays usable (it builds anew)."""
+        for backend in self._forget_all():
+            backend.close()
+
+    async def aclose(self) -> None:
+        """``close`` from async code."""
+        for backend in self._forget_all():
+            await backend.aclose()
+
+    def _forget_all(self) -> list[Backend]:
         with self._lock:
             backends, self._live, self._users = list(self._live.values()), {}, {}
             self._load_locks.clear()
-        for backend in backends:
-            backend.close()
+        return backends
 
     def __enter__(self) -> Registry:
         return self
