@@ -14,8 +14,9 @@ in ``tags``); the end event's ``tags`` say who served the call and what it cost 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, NamedTuple
 
 from llama_index.core.bridge.pydantic import Field
 from llama_index.core.callbacks import CBEventType, EventPayload
@@ -89,16 +90,6 @@ class RerankPostprocessor(RerankSettings, BaseNodePostprocessor):
             out.append(NodeWithScore(node=node, score=score))
         return out
 
-    @staticmethod
-    def _start(engine: Reranker, query: QueryBundle | None, nodes: Sequence[NodeWithScore]) -> None:
-        dispatcher.event(ReRankStartEvent(
-            query=query, nodes=list(nodes), top_n=engine.top_n or len(nodes), model_name=engine.model_name
-        ))
-
-    @staticmethod
-    def _end(new_nodes: list[NodeWithScore], tags: dict[str, Any]) -> None:
-        dispatcher.event(ReRankEndEvent(nodes=new_nodes, tags=tags))
-
     # ---------------------------------------------------------------- postprocess
 
     @staticmethod
@@ -110,38 +101,46 @@ class RerankPostprocessor(RerankSettings, BaseNodePostprocessor):
         new_nodes = self._to_nodes(nodes, result)
         summary = result_summary(result)
         event.on_end(payload={EventPayload.NODES: new_nodes, "usage": summary.get("usage")})
-        self._end(new_nodes, summary)
+        dispatcher.event(ReRankEndEvent(nodes=new_nodes, tags=summary))
         return new_nodes
+
+    @contextmanager
+    def _call(self, nodes: Sequence[NodeWithScore], query_bundle: QueryBundle | None) -> Iterator[_Call]:
+        """Everything around one rerank, for both paths: events on every path, the callback event,
+        translation in and out. The sync and async methods only run the engine inside it."""
+        engine = self._reranker  # one engine for the whole call, whatever is assigned meanwhile
+        dispatcher.event(ReRankStartEvent(query=query_bundle, nodes=list(nodes), top_n=engine.top_n or len(nodes),
+                                          model_name=engine.model_name))
+        try:
+            query = self._query(query_bundle)
+            with self.callback_manager.event(CBEventType.RERANKING,
+                                             payload=self._event_payload(engine, nodes, query)) as event:
+                yield _Call(engine, query, self._documents(nodes),
+                            lambda result: self._finish(event, nodes, result))
+        except BaseException as exc:
+            dispatcher.event(ReRankEndEvent(nodes=[], tags={"model_name": "", "error": type(exc).__name__}))
+            raise
 
     @dispatcher.span
     def _postprocess_nodes(
         self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
     ) -> list[NodeWithScore]:
-        engine = self._reranker  # one engine for the whole call, whatever is assigned meanwhile
-        self._start(engine, query_bundle, nodes)
-        try:
-            query = self._query(query_bundle)
-            with self.callback_manager.event(CBEventType.RERANKING,
-                                             payload=self._event_payload(engine, nodes, query)) as event:
-                return self._finish(event, nodes, engine.rerank(query, self._documents(nodes)))
-        except BaseException as exc:
-            self._end([], {"model_name": "", "error": type(exc).__name__})
-            raise
+        with self._call(nodes, query_bundle) as call:
+            return call.finish(call.engine.rerank(call.query, call.documents))
 
     @dispatcher.span
     async def _apostprocess_nodes(
         self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
     ) -> list[NodeWithScore]:
-        engine = self._reranker
-        self._start(engine, query_bundle, nodes)
-        try:
-            query = self._query(query_bundle)
-            with self.callback_manager.event(CBEventType.RERANKING,
-                                             payload=self._event_payload(engine, nodes, query)) as event:
-                return self._finish(event, nodes, await engine.arerank(query, self._documents(nodes)))
-        except BaseException as exc:
-            self._end([], {"model_name": "", "error": type(exc).__name__})
-            raise
+        with self._call(nodes, query_bundle) as call:
+            return call.finish(await call.engine.arerank(call.query, call.documents))
+
+
+class _Call(NamedTuple):
+    engine: Reranker
+    query: str
+    documents: list[Document]
+    finish: Callable[[RerankResult], list[NodeWithScore]]
 
 
 __all__ = ["RerankPostprocessor"]
