@@ -1,4 +1,4 @@
-"""The behaviour contract of DESIGN.md section 3, on a scripted backend (policy only, no model)."""
+"""The behaviour contract of docs/design.md ("Behaviour"), on a scripted backend (policy only, no model)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Config strings: the one knob that swaps the model behind every adapter.
 
-Grammar (see DESIGN.md section 2)::
+Grammar (see docs/design.md, "Config strings")::
 
     spec  := backend ":" model [ "?" option ( "&" option )* ]
     chain := spec ( "|" spec )*

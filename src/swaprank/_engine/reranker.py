@@ -67,8 +67,24 @@ class _Score:
     requests: list[Request]
 
 
+@dataclass(frozen=True)
+class _Done:
+    """The decisions are over: the call's results."""
+
+    results: list[RerankResult]
+
+
 _Step = _Prepare | _Score
 _Prepared = tuple[Backend, BackendInfo, list[Expansion]]
+_Steps = Generator[_Step, Any, list[RerankResult]]
+
+
+def _advance(steps: _Steps, outcome: Any, error: Exception | None) -> _Step | _Done:
+    """Hand the last I/O's outcome (or its error) to the decisions; the next I/O step, or the end."""
+    try:
+        return steps.send(outcome) if error is None else steps.throw(error)
+    except StopIteration as done:
+        return _Done(done.value)
 
 
 class Reranker:
@@ -284,7 +300,7 @@ class Reranker:
 
     # ------------------------------------------------------------- decisions (once) and the two I/O loops
 
-    def _steps(self, plan: Plan, span: CallSpan) -> Generator[_Step, Any, list[RerankResult]]:
+    def _steps(self, plan: Plan, span: CallSpan) -> _Steps:
         """Every decision of a call: which backend next, what to score, how to finish or fall back."""
         if not plan.requests:
             return plan.finish(self, None, None)
@@ -302,34 +318,28 @@ class Reranker:
                 plan.errors.append(self._note_failure(spec, exc, span))
         return plan.fail(self)
 
-    def _drive(self, steps: Generator[_Step, Any, list[RerankResult]]) -> list[RerankResult]:
-        outcome: Any = None
-        error: Exception | None = None
-        while True:
-            try:
-                step = steps.send(outcome) if error is None else steps.throw(error)
-            except StopIteration as done:
-                return done.value
+    def _drive(self, steps: _Steps) -> list[RerankResult]:
+        step = _advance(steps, None, None)
+        while not isinstance(step, _Done):
             try:
                 outcome, error = (self._prepare(step) if isinstance(step, _Prepare)
                                   else step.backend.score_many(step.requests)), None
             except Exception as exc:
                 outcome, error = None, exc
+            step = _advance(steps, outcome, error)
+        return step.results
 
-    async def _adrive(self, steps: Generator[_Step, Any, list[RerankResult]]) -> list[RerankResult]:
-        outcome: Any = None
-        error: Exception | None = None
-        while True:
-            try:
-                step = steps.send(outcome) if error is None else steps.throw(error)
-            except StopIteration as done:
-                return done.value
+    async def _adrive(self, steps: _Steps) -> list[RerankResult]:
+        step = _advance(steps, None, None)
+        while not isinstance(step, _Done):
             try:
                 # Loading a model, tokenizing long documents and a server's first /info are blocking work.
                 outcome, error = (await asyncio.to_thread(self._prepare, step) if isinstance(step, _Prepare)
                                   else await step.backend.ascore_many(step.requests)), None
             except Exception as exc:
                 outcome, error = None, exc
+            step = _advance(steps, outcome, error)
+        return step.results
 
     def _prepare(self, step: _Prepare) -> _Prepared:
         """The backend, what it is, and the requests windowed to its limit (swaprank.windows)."""

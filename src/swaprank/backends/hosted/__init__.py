@@ -34,13 +34,7 @@ from swaprank.backends.hosted.answers import (
     ranked_scores,
     request_id_from,
 )
-from swaprank.backends.hosted.base import (
-    PLACEHOLDER_KEY,
-    HostedBackend,
-    JsonRerankBackend,
-    activation_option,
-    network_options,
-)
+from swaprank.backends.hosted.base import HostedBackend
 from swaprank.backends.hosted.clients import (
     USER_AGENT,
     JsonHTTP,
@@ -50,7 +44,9 @@ from swaprank.backends.hosted.clients import (
     sync_client,
 )
 from swaprank.backends.hosted.errors import HTTPStatusFailure, error_for_status, retry_after_seconds, vendor_message
+from swaprank.backends.hosted.json_api import JsonRerankBackend
 from swaprank.backends.hosted.loops import PerLoop
+from swaprank.backends.hosted.options import PLACEHOLDER_KEY, activation_option, network_options
 
 __all__ = [
     "PLACEHOLDER_KEY",

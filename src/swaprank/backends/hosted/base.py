@@ -20,9 +20,10 @@ import asyncio
 import contextvars
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, wait
-from typing import Any, ClassVar, Literal, Protocol, TypeVar
+from contextlib import contextmanager
+from typing import Any, ClassVar, Protocol, TypeVar
 
 import httpx
 from pydantic import SecretStr
@@ -30,25 +31,22 @@ from tenacity import AsyncRetrying, RetryCallState, Retrying, retry_if_exception
 
 from swaprank.backends.contract import Backend, Scores, sigmoid
 from swaprank.backends.credentials import resolve_api_key
-from swaprank.backends.hosted.answers import Part, Ranking, request_id_from
-from swaprank.backends.hosted.clients import JsonHTTP
+from swaprank.backends.hosted.answers import Part
 from swaprank.backends.hosted.errors import MESSAGE_LIMIT, HTTPStatusFailure, Retryable, error_for_status, unwrap
 from swaprank.backends.hosted.logs import redact_sdk_logs
 from swaprank.backends.hosted.loops import PerLoop, gather_or_cancel
+from swaprank.backends.hosted.options import PLACEHOLDER_KEY, Activation
 from swaprank.backends.hosted.prompting import Prompting
 from swaprank.backends.hosted.retry import Deadline, StopAtDeadline, Wait
 from swaprank.backends.hosted.sdk_errors import StatusErrorReader
-from swaprank.backends.limits import LengthLimits, length_options
+from swaprank.backends.limits import LengthLimits
 from swaprank.backends.notices import warn_instruction_ignored
 from swaprank.redaction import redact_text, redacted_spec
-from swaprank.specs import BackendSpec, Option
+from swaprank.specs import BackendSpec
 from swaprank.tracing import AttemptSpan, attempt_span
 from swaprank.types import AuthenticationError, BackendError, BackendUnavailableError, BadResponseError, Usage
 
 logger = logging.getLogger("swaprank")
-
-Activation = Literal["identity", "sigmoid"]
-
 
 class Closable(Protocol):
     """Clients a hosted backend owns (``JsonHTTP``, ``SdkClients``): closed with it."""
@@ -59,47 +57,6 @@ class Closable(Protocol):
 
 
 C = TypeVar("C", bound=Closable)
-ACTIVATIONS: tuple[Activation, ...] = ("identity", "sigmoid")
-
-# SDKs that refuse to send without a key get this for a self-hosted base_url that needs none.
-PLACEHOLDER_KEY = "EMPTY"
-
-
-def activation_option(default: Activation) -> dict[str, Option]:
-    """``activation``: how a server's scores map to [0, 1], for servers that may return logits.
-
-    Declared per backend (``sigmoid`` where the server returns raw logits: llama.cpp, NVIDIA NIM;
-    ``identity`` where it returns probabilities already), overridable in the config string for a
-    server set up the other way. Never applied twice: ``raw_score`` keeps the server's value.
-    """
-    return {"activation": Option(str, default, "map the server's scores to [0, 1]: sigmoid (the server returns "
-                                 "logits) | identity (it returns [0, 1] scores)", choices=ACTIVATIONS)}
-
-
-def network_options(*, max_docs_per_request: int, base_url: bool = True, max_length: bool = True) -> dict[str, Option]:
-    """The options every hosted backend accepts; vendors merge them into their own table."""
-    options = {
-        "timeout": Option(float, 30.0, "seconds for one HTTP request", minimum=0.001),
-        "max_retries": Option(int, 3, "retries after the first attempt (429, 5xx, timeouts, connection errors)",
-                              minimum=0),
-        "deadline": Option(float, 120.0, "seconds for a whole call, retries and backoff included", minimum=0.001),
-        "backoff": Option(float, 0.5, "first retry delay in seconds; doubles each retry, plus jitter", minimum=0),
-        "max_backoff": Option(float, 20.0, "longest retry delay unless the vendor's Retry-After asks for more",
-                              minimum=0),
-        "max_docs_per_request": Option(int, max_docs_per_request, "split larger candidate lists into requests",
-                                       minimum=1),
-        # 16: a 1000-candidate list split at 100 per request goes out in one wave.
-        "max_concurrency": Option(int, 16, "requests in flight at once per backend", minimum=1),
-    }
-    if base_url:
-        options["base_url"] = Option(str, None, "self-hosted or proxy endpoint instead of the vendor's")
-    # Accepted everywhere, so one instruction can be written on every member of a chain; a rerank API
-    # without an instruction field ignores it, with one warning (never silently).
-    options["instruction"] = Option(str, None, "task instruction: llm: puts it in its prompt, instruction-following "
-                                    "rerank models get it in their documented form (Voyage rerank-2.5, "
-                                    "zerank-2, Qwen3-Reranker on vLLM); the others warn once that they "
-                                    "ignore it")
-    return {**options, **length_options(max_length=max_length)}
 
 
 class HostedBackend(LengthLimits, Backend):
@@ -290,42 +247,47 @@ class HostedBackend(LengthLimits, Backend):
         }
 
     def _attempts(self, query: str, texts: list[str], deadline: Deadline) -> Part:
-        attempt_number = 0
-        try:
+        tries = _Try()
+        with self._outcome(tries):
             for attempt in Retrying(**self._policy(deadline)):
-                with attempt:
-                    attempt_number = attempt.retry_state.attempt_number
-                    timeout = deadline.budget(self.option("timeout"), self.vendor)
-                    with self._attempt_span(attempt_number, len(texts)) as span:
-                        try:
-                            part = self._send(query, texts, timeout)
-                        except Exception as exc:
-                            raise traced(span, self._failure(exc, timeout))  # noqa: B904 - _failure sets the cause
-                        span.succeeded(part.usage)
-                        return part
-            raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
-        except (Retryable, BackendError) as failure:
-            error = unwrap(failure, attempt_number)
-        raise error  # outside the handler: the cause chain is the one _failure chose
+                with attempt, self._attempt(attempt.retry_state, tries, len(texts), deadline) as run:
+                    part = run.part = self._send(query, texts, run.timeout)
+                    return part
+        raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
 
     async def _aattempts(self, query: str, texts: list[str], deadline: Deadline) -> Part:
-        attempt_number = 0
-        try:
+        tries = _Try()
+        with self._outcome(tries):
             async for attempt in AsyncRetrying(**self._policy(deadline)):
-                with attempt:
-                    attempt_number = attempt.retry_state.attempt_number
-                    timeout = deadline.budget(self.option("timeout"), self.vendor)
-                    with self._attempt_span(attempt_number, len(texts)) as span:
-                        try:
-                            # The SDKs get the timeout too; this also bounds DNS, pool waits and body reads.
-                            part = await asyncio.wait_for(self._asend(query, texts, timeout), timeout)
-                        except Exception as exc:
-                            raise traced(span, self._failure(exc, timeout))  # noqa: B904 - _failure sets the cause
-                        span.succeeded(part.usage)
-                        return part
-            raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
+                with attempt, self._attempt(attempt.retry_state, tries, len(texts), deadline) as run:
+                    # The SDKs get the timeout too; this also bounds DNS, pool waits and body reads.
+                    part = run.part = await asyncio.wait_for(self._asend(query, texts, run.timeout), run.timeout)
+                    return part
+        raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
+
+    @contextmanager
+    def _attempt(self, state: RetryCallState, tries: _Try, documents: int, deadline: Deadline) -> Iterator[_Try]:
+        """One attempt, for both loops: its time budget, its span, and its failure classified."""
+        tries.number, tries.part = state.attempt_number, None
+        tries.timeout = deadline.budget(self.option("timeout"), self.vendor)
+        with self._attempt_span(tries.number, documents) as span:
+            try:
+                yield tries
+            except Exception as exc:
+                raise traced(span, self._failure(exc, tries.timeout))  # noqa: B904 - _failure sets the cause
+            if tries.part is not None:
+                span.succeeded(tries.part.usage)
+
+    @staticmethod
+    @contextmanager
+    def _outcome(tries: _Try) -> Iterator[None]:
+        """The typed error the retries ended with, raised outside the handler so the cause chain is
+        the one ``_failure`` chose."""
+        try:
+            yield
+            return
         except (Retryable, BackendError) as failure:
-            error = unwrap(failure, attempt_number)
+            error = unwrap(failure, tries.number)
         raise error
 
     def _log_retry(self, state: RetryCallState) -> None:
@@ -369,6 +331,15 @@ class HostedBackend(LengthLimits, Backend):
         return mapped
 
 
+class _Try:
+    """The attempt under way: its number, its time budget and, once sent, its answer."""
+
+    def __init__(self) -> None:
+        self.number = 0
+        self.timeout = 0.0
+        self.part: Part | None = None
+
+
 def traced(span: AttemptSpan, failure: Retryable | BackendError) -> Retryable | BackendError:
     """Record a failed attempt on its span: the typed error, the status, whether it is retried."""
     error = failure.error if isinstance(failure, Retryable) else failure
@@ -389,34 +360,3 @@ def _with_usage(error: BaseException, billed: Sequence[Part]) -> BaseException:
     if isinstance(error, BackendError):
         error.usage = Usage.total(part.usage for part in billed)
     return error
-
-
-class JsonRerankBackend(HostedBackend):
-    """A rerank endpoint spoken as plain JSON over httpx: subclasses say where, what and how to read.
-
-    Bearer auth is sent only when a key is known, so self-hosted servers work without one. The
-    answer is read as ``ranking`` says unless the subclass overrides ``_read``.
-    """
-
-    url: str  # the endpoint; set by the subclass's __init__
-    ranking: ClassVar[Ranking] = Ranking()
-
-    def __init__(self, spec: BackendSpec, *, api_key: SecretStr | str | None = None) -> None:
-        super().__init__(spec, api_key=api_key)
-        self._http = self.own(JsonHTTP(self._auth))
-
-    def _auth(self) -> dict[str, str]:
-        key = self.secret()
-        return {"Authorization": f"Bearer {key}"} if key else {}
-
-    def _body(self, query: str, texts: list[str]) -> dict[str, Any]:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def _read(self, data: Any, headers: httpx.Headers, count: int) -> Part:
-        return self.ranking.read(data, count, vendor=self.vendor, request_id=request_id_from(headers))
-
-    def _send(self, query: str, texts: list[str], timeout: float) -> Part:
-        return self._read(*self._http.post(self.url, self._body(query, texts), timeout), len(texts))
-
-    async def _asend(self, query: str, texts: list[str], timeout: float) -> Part:
-        return self._read(*await self._http.apost(self.url, self._body(query, texts), timeout), len(texts))

@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 
 from pydantic import SecretStr
 
-from swaprank.backends.hosted.base import JsonRerankBackend
+from swaprank.backends.hosted.json_api import JsonRerankBackend
 from swaprank.specs import BackendSpec
 from swaprank.types import ConfigError
 from swaprank.windows import Limit
