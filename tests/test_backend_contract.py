@@ -154,7 +154,8 @@ def _same_attributes(a: RerankResult, b: Any) -> bool:
 
 @pytest.mark.parametrize("operation", [
     lambda r: r[:2], lambda r: r[1:], lambda r: r[::-1], lambda r: r.copy(), lambda r: copy.copy(r),
-    lambda r: copy.deepcopy(r), lambda r: r + [], lambda r: [] + r, lambda r: r + r[:1], lambda r: r * 2,
+    lambda r: copy.deepcopy(r), lambda r: r + [], lambda r: [] + r,  # noqa: RUF005 - the operators are under test
+     lambda r: r + r[:1], lambda r: r * 2,
     lambda r: 2 * r, lambda r: pickle.loads(pickle.dumps(r)), lambda r: r.sorted(key=lambda d: d.index, reverse=True),
 ], ids=["slice-head", "slice-tail", "reversed-slice", "copy", "copy.copy", "deepcopy", "plus-list", "list-plus",
         "plus-slice", "times", "rtimes", "pickle", "sorted-method"])

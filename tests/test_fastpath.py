@@ -216,17 +216,13 @@ def test_auto_picks_the_fastest_installed_runtime(monkeypatch: pytest.MonkeyPatc
     ("quantize=int8&runtime=torch", "quantize=int8 runs on runtime=openvino or runtime=onnx"),
     ("precision=bf16&runtime=onnx", "no bf16 kernels"),
     ("runtime=onnx&dtype=float16", "dtype=float16 applies to runtime=torch"),
-    ("runtime=onnx&backend=openvino", "backend is an alias of runtime"),
+    ("backend=onnx", "unknown option 'backend'"),  # the pre-release alias of runtime is gone
     ("quantize=int4", "option 'quantize' must be one of none, int8"),
 ])
 def test_impossible_combinations_are_config_errors(options: str, message: str, tiny_model_dir: Path,
                                                    cache: Path) -> None:
     with pytest.raises(ConfigError, match=message):
         Reranker(f"cross-encoder:{tiny_model_dir}?{options}").warmup()
-
-
-def test_legacy_backend_option_is_an_alias_of_runtime(cache: Path, model_copy: Path) -> None:
-    assert backend_for(f"cross-encoder:{model_copy}?backend=onnx").plan.runtime == "onnx"
 
 
 # ----------------------------------------------------------------------------- export command, torch-free serving

@@ -225,7 +225,7 @@ def test_warn_once_helper_logs_a_key_once(caplog: pytest.LogCaptureFixture) -> N
 # ----------------------------------------------------------------------------- the fast CPU path
 
 
-@pytest.mark.parametrize("options", ["runtime=onnx", "runtime=openvino", "backend=onnx", "quantize=int8",
+@pytest.mark.parametrize("options", ["runtime=onnx", "runtime=openvino", "quantize=int8",
                                      "runtime=openvino&quantize=int8"])
 def test_fast_path_runtimes_are_refused_for_llm_rerankers(qwen_dir: Path, options: str) -> None:
     with pytest.raises(ConfigError, match="LLM"):

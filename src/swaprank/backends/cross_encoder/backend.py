@@ -56,7 +56,6 @@ class CrossEncoderBackend(Backend):
         **window_options(),
         "activation": Option(str, "auto", "how raw outputs map to [0, 1]: auto | sigmoid | identity",
                              choices=("auto", "sigmoid", "identity")),
-        "backend": Option(str, None, "deprecated alias of runtime", choices=("torch", "onnx", "openvino")),
         "trust_remote_code": Option(bool, False, "allow custom model code from the hub"),
         "instruction": Option(str, None, "task instruction for models that take one (LLM rerankers such as "
                               "Qwen3-Reranker: their chat template's system/Instruct slot); other models "

@@ -72,11 +72,6 @@ def resolve(target: Target) -> Path | Plan:
 
 def _plan(target: Target) -> Plan:
     runtime = target.option("runtime")
-    legacy = target.option("backend")
-    if legacy is not None:
-        if runtime not in ("auto", legacy):
-            raise ConfigError(f"backend={legacy} and runtime={runtime} disagree; backend is an alias of runtime")
-        runtime = legacy
     if is_causal_lm(target.model):
         return _causal_plan(target, runtime)
     plan = choose(runtime, target.option("precision"), target.option("quantize"))
