@@ -45,7 +45,7 @@ def test_unknown_backend_lists_the_valid_ones() -> None:
 
 def test_unknown_option_lists_the_valid_ones() -> None:
     with pytest.raises(ConfigError, match=r"unknown option 'max_len' for backend 'cross-encoder'; valid options: "
-                                          r"activation, aggregate, backend, batch_size, calibration, device, dtype"):
+                                          r"activation, aggregate, batch_size, calibration, device, dtype"):
         parse_spec("cross-encoder:m?max_len=3")
 
 
