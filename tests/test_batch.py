@@ -309,6 +309,8 @@ def test_a_copied_part_is_refused_not_counted_twice(damaged: Path, pairs_file: P
     shutil.copy(source, damaged / "part-000000000000-000000000009 (copy).parquet")
     cli_refuses(damaged, pairs_file, onnx_spec, capsys, "(copy).parquet is not a part this job wrote",
                 "move it out of the directory")
+    with pytest.raises(CorruptPartError, match=r"holds row 0 more than once \(10 repeats"):
+        read_scores(damaged)  # reading the output refuses the duplicates too
     (damaged / "part-000000000000-000000000009 (copy).parquet").unlink()
     # an overlapping part under a valid name: rows 5..14 again
     table = pa.concat_tables([pq.read_table(source), pq.read_table(part(damaged, 10))])
@@ -359,6 +361,9 @@ def test_a_part_with_wrong_columns_or_unscored_rows_is_refused(damaged: Path, pa
     """A part without a score column was once counted as done and left null scores."""
     target = part(damaged, 20)
     rewrite(target, damage)
+    if "NaN" in message:
+        with pytest.raises(CorruptPartError, match="null or NaN"):
+            read_scores(damaged)
     with pytest.raises(CorruptPartError, match=message) as info:
         run_batch(settings(pairs_file, damaged, onnx_spec))
     assert info.value.path == target and f"delete {target}" in str(info.value)
@@ -371,6 +376,8 @@ def test_a_truncated_part_is_a_typed_error_not_an_arrow_traceback(damaged: Path,
     target.write_bytes(data[: len(data) // 2])
     cli_refuses(damaged, pairs_file, onnx_spec, capsys, str(target), "is not a readable Parquet part",
                 "(the next run scores its rows again)")
+    with pytest.raises(CorruptPartError, match="does not read as one table"):
+        read_scores(damaged)
     target.unlink()  # the advised fix; the next run would rescore exactly rows 30..39
     renamed = part(damaged, 40)
     renamed.rename(damaged / part_name(41, 49))

@@ -216,7 +216,30 @@ class OutputDirectory:
 
 
 def read_scores(path: str | Path) -> Any:
-    """The whole output as one Arrow table in input order (what pandas.read_parquet(path) reads, sorted)."""
+    """The whole output as one Arrow table in input order (what pandas.read_parquet(path) reads, sorted).
+
+    A partial output is returned as it is; rows held twice, null or NaN scores and unreadable parts
+    are refused with :class:`CorruptPartError` (``swaprank batch`` on the same input and output runs
+    the full check, and completes a partial output)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.dataset as ds
 
-    return ds.dataset(str(path), format="parquet").to_table().sort_by("row")
+    path = Path(path)
+    try:
+        table = ds.dataset(str(path), format="parquet").to_table().sort_by("row")
+    except (OSError, pa.ArrowException) as exc:
+        raise CorruptPartError(f"{path} does not read as one table of scores ({type(exc).__name__}: {exc}); run "
+                               "swaprank batch on it again for the file at fault", path=path) from None
+    rows = table["row"].to_numpy(zero_copy_only=False)
+    repeated = np.flatnonzero(np.diff(rows) == 0)
+    if len(repeated):
+        raise CorruptPartError(f"{path} holds row {int(rows[repeated[0]])} more than once ({len(repeated)} repeats: a "
+                               "copied or overlapping part); run swaprank batch on it again for the file at fault",
+                               path=path)
+    for score in SCORES:
+        if score in table.column_names and pc.any(pc.is_null(table[score], nan_is_null=True)).as_py():
+            raise CorruptPartError(f"{path} has null or NaN {score!r} values (unscored rows); run swaprank batch on "
+                                   "it again for the file at fault", path=path)
+    return table
