@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import random
 import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -326,8 +328,8 @@ def test_a_copied_part_is_refused_not_counted_twice(damaged: Path, pairs_file: P
         run_batch(settings(pairs_file, damaged, onnx_spec))
 
 
-def test_a_second_run_on_the_same_output_fails_fast_naming_the_lock(damaged: Path, pairs_file: Path,
-                                                                     onnx_spec: str) -> None:
+def test_a_second_run_on_the_same_output_fails_fast_naming_the_lock(damaged: Path, pairs_file: Path, onnx_spec: str,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
     """Two runs on one output once interleaved their parts (18 rows for 10 pairs)."""
     from filelock import FileLock
 
@@ -339,6 +341,18 @@ def test_a_second_run_on_the_same_output_fails_fast_naming_the_lock(damaged: Pat
         assert time.perf_counter() - started < 10  # fails fast: no waiting, no Ray
     assert info.value.path == damaged / "_swaprank_batch.lock" and "_swaprank_batch.lock" in str(info.value)
     assert sorted(p.name for p in damaged.iterdir()) == before
+    # another process holding it (a run in another terminal): the same fast refusal, through the CLI
+    holder = subprocess.Popen([sys.executable, "-c", "import sys; from filelock import FileLock; "
+                               f"lock = FileLock({str(damaged / '_swaprank_batch.lock')!r}); lock.acquire(); "
+                               "print('held', flush=True); sys.stdin.read()"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        code = main(["batch", "--input", str(pairs_file), "--output", str(damaged), "--model", onnx_spec, "--quiet"])
+        captured = capsys.readouterr()
+        assert code == 2 and captured.err.startswith("swaprank batch: OutputLockedError: ") and not captured.out
+    finally:
+        holder.communicate("")  # the holder exits; the OS drops its lock
     again = run_batch(settings(pairs_file, damaged, onnx_spec))  # the lock is released with its holder
     assert (again.scored, again.skipped, again.remaining) == (0, N_PAIRS, 0)
 
