@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterator
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +24,8 @@ from swaprank import Reranker
 from swaprank.batch import (
     BatchInputError,
     BatchSettings,
+    CorruptPartError,
+    OutputLockedError,
     ResumeMismatchError,
     read_pairs,
     read_scores,
@@ -256,3 +262,155 @@ def test_cli_parquet_input_limit_then_resume(ray: Any, onnx_spec: str, tmp_path:
     assert table["doc_id"].to_pylist() == [str(i) for i in range(100, 130)]
     assert table["query_id"].to_pylist() == [str(i % 4) for i in range(30)]
     assert table["score"].to_pylist() == pytest.approx([s for s, _ in reference(onnx_spec, rows)], abs=1e-5)
+
+
+# ------------------------------------------------------------------ untrusted output directories (issue 24)
+
+
+@pytest.fixture(scope="module")
+def finished(ray: Any, onnx_spec: str, pairs_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One complete output in parts of 10 rows; each test below damages a copy of it (no Ray needed:
+    a damaged directory is refused by the scan, before any scoring)."""
+    out = tmp_path_factory.mktemp("finished") / "out"
+    summary = run_batch(settings(pairs_file, out, onnx_spec, batch_size=10))
+    assert (summary.scored, summary.remaining) == (N_PAIRS, 0)
+    return out
+
+
+@pytest.fixture
+def damaged(finished: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(finished, tmp_path / "out"))
+
+
+def part(out: Path, first: int) -> Path:
+    return next(p for p in out.glob("part-*.parquet") if p.name.startswith(f"part-{first:012d}-"))
+
+
+def part_name(first: int, last: int) -> str:
+    return f"part-{first:012d}-{last:012d}.parquet"
+
+
+def rewrite(path: Path, change: Callable[[Any], Any]) -> None:
+    pq.write_table(change(pq.read_table(path)), path)
+
+
+def cli_refuses(damaged: Path, pairs_file: Path, spec: str, capsys: pytest.CaptureFixture[str], *expected: str) -> None:
+    """The CLI stops with exit 2 and one line naming the error, the file and the fix; never 'complete'."""
+    code = main(["batch", "--input", str(pairs_file), "--output", str(damaged), "--model", spec, "--quiet"])
+    captured = capsys.readouterr()
+    assert code == 2 and "complete" not in captured.out and "Traceback" not in captured.err, captured
+    assert captured.err.startswith("swaprank batch: CorruptPartError: ")
+    for text in expected:
+        assert text in captured.err
+
+
+def test_a_copied_part_is_refused_not_counted_twice(damaged: Path, pairs_file: Path, onnx_spec: str,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """A copied part once made the CLI report "20/20 pairs, complete" over 25 rows."""
+    source = part(damaged, 0)
+    shutil.copy(source, damaged / "part-000000000000-000000000009 (copy).parquet")
+    cli_refuses(damaged, pairs_file, onnx_spec, capsys, "(copy).parquet is not a part this job wrote",
+                "move it out of the directory")
+    with pytest.raises(CorruptPartError, match=r"holds row 0 more than once \(10 repeats"):
+        read_scores(damaged)  # reading the output refuses the duplicates too
+    (damaged / "part-000000000000-000000000009 (copy).parquet").unlink()
+    # an overlapping part under a valid name: rows 5..14 again
+    table = pa.concat_tables([pq.read_table(source), pq.read_table(part(damaged, 10))])
+    overlap = damaged / part_name(5, 14)
+    pq.write_table(table.filter(pa.compute.is_in(table["row"], pa.array(range(5, 15)))), overlap)
+    with pytest.raises(CorruptPartError, match=r"both hold row 5 \(5 rows in common\)") as info:
+        run_batch(settings(pairs_file, damaged, onnx_spec))
+    assert info.value.path is not None and str(overlap) in str(info.value) and "delete" in str(info.value)
+    overlap.unlink()
+    same_rows_twice = damaged / part_name(0, 9)
+    rewrite(same_rows_twice, lambda t: pa.concat_tables([t, t.slice(3, 1)]).sort_by("row"))
+    with pytest.raises(CorruptPartError, match="holds row 3 more than once"):
+        run_batch(settings(pairs_file, damaged, onnx_spec))
+
+
+def test_a_second_run_on_the_same_output_fails_fast_naming_the_lock(damaged: Path, pairs_file: Path, onnx_spec: str,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """Two runs on one output once interleaved their parts (18 rows for 10 pairs)."""
+    from filelock import FileLock
+
+    before = sorted(p.name for p in damaged.iterdir())
+    with FileLock(str(damaged / "_swaprank_batch.lock")):  # what a running job holds
+        started = time.perf_counter()
+        with pytest.raises(OutputLockedError, match="another swaprank batch run is writing") as info:
+            run_batch(settings(pairs_file, damaged, onnx_spec))
+        assert time.perf_counter() - started < 10  # fails fast: no waiting, no Ray
+    assert info.value.path == damaged / "_swaprank_batch.lock" and "_swaprank_batch.lock" in str(info.value)
+    assert sorted(p.name for p in damaged.iterdir()) == before
+    # another process holding it (a run in another terminal): the same fast refusal, through the CLI
+    holder = subprocess.Popen([sys.executable, "-c", "import sys; from filelock import FileLock; "
+                               f"lock = FileLock({str(damaged / '_swaprank_batch.lock')!r}); lock.acquire(); "
+                               "print('held', flush=True); sys.stdin.read()"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        code = main(["batch", "--input", str(pairs_file), "--output", str(damaged), "--model", onnx_spec, "--quiet"])
+        captured = capsys.readouterr()
+        assert code == 2 and captured.err.startswith("swaprank batch: OutputLockedError: ") and not captured.out
+    finally:
+        holder.communicate("")  # the holder exits; the OS drops its lock
+    again = run_batch(settings(pairs_file, damaged, onnx_spec))  # the lock is released with its holder
+    assert (again.scored, again.skipped, again.remaining) == (0, N_PAIRS, 0)
+
+
+@pytest.mark.parametrize(("damage", "message"), [
+    (lambda t: t.drop_columns(["score"]), r"missing \['score'\]"),
+    (lambda t: t.set_column(t.column_names.index("score"), "score", pa.array([None] * t.num_rows, pa.float64())),
+     "10 null or NaN 'score' values"),
+    (lambda t: t.set_column(t.column_names.index("raw_score"), "raw_score",
+                            pa.array([float("nan")] + [0.5] * (t.num_rows - 1), pa.float64())),
+     "1 null or NaN 'raw_score' values"),
+    (lambda t: t.set_column(t.column_names.index("score"), "score", t["score"].cast(pa.string())),
+     "column 'score' is string, expected double"),
+    (lambda t: t.set_column(t.column_names.index("query"), "query", pa.array(["another query"] * t.num_rows)),
+     "column 'query' differs from the input's rows"),
+    (lambda t: t.set_column(0, "row", pa.compute.add(t["row"], 100)), "rows outside the input"),
+])
+def test_a_part_with_wrong_columns_or_unscored_rows_is_refused(damaged: Path, pairs_file: Path, onnx_spec: str,
+                                                               damage: Callable[[Any], Any], message: str) -> None:
+    """A part without a score column was once counted as done and left null scores."""
+    target = part(damaged, 20)
+    rewrite(target, damage)
+    if "NaN" in message:
+        with pytest.raises(CorruptPartError, match="null or NaN"):
+            read_scores(damaged)
+    with pytest.raises(CorruptPartError, match=message) as info:
+        run_batch(settings(pairs_file, damaged, onnx_spec))
+    assert info.value.path == target and f"delete {target}" in str(info.value)
+
+
+def test_a_truncated_part_is_a_typed_error_not_an_arrow_traceback(damaged: Path, pairs_file: Path, onnx_spec: str,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    target = part(damaged, 30)
+    data = target.read_bytes()
+    target.write_bytes(data[: len(data) // 2])
+    cli_refuses(damaged, pairs_file, onnx_spec, capsys, str(target), "is not a readable Parquet part",
+                "(the next run scores its rows again)")
+    with pytest.raises(CorruptPartError, match="does not read as one table"):
+        read_scores(damaged)
+    target.unlink()  # the advised fix; the next run would rescore exactly rows 30..39
+    renamed = part(damaged, 40)
+    renamed.rename(damaged / part_name(41, 49))
+    with pytest.raises(CorruptPartError, match="not the rows its name says"):
+        run_batch(settings(pairs_file, damaged, onnx_spec))
+
+
+def test_success_is_reported_only_after_the_output_on_disk_is_checked(ray: Any, onnx_spec: str, pairs_file: Path,
+                                                                      tmp_path: Path) -> None:
+    """A part duplicated while the job runs is found by the final check, not reported as complete."""
+    out = tmp_path / "out"
+
+    copied: list[int] = []
+
+    def duplicate_first_part(rows: int) -> None:
+        if not copied:  # after the first part: its first row copied into a part of its own
+            table = pq.read_table(next(out.glob("part-*.parquet"))).slice(0, 1)
+            copied.append(table["row"][0].as_py())
+            pq.write_table(table, out / part_name(copied[0], copied[0]))
+
+    with pytest.raises(CorruptPartError, match="both hold row"):
+        run_batch(settings(pairs_file, out, onnx_spec, batch_size=30), on_part=duplicate_first_part)

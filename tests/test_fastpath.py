@@ -23,7 +23,7 @@ from swaprank import BackendUnavailableError, ConfigError, MissingDependencyErro
 from swaprank.backends import registry
 from swaprank.backends.cross_encoder import CrossEncoderBackend
 from swaprank.backends.fastpath import choice
-from swaprank.backends.fastpath.artifact import MANIFEST, Manifest, cache_root
+from swaprank.backends.fastpath.artifact import MANIFEST, ArtifactIntegrityError, Manifest, cache_root, sha256_file
 from swaprank.backends.fastpath.export import ParityError
 from swaprank.cli import main as swaprank_main
 from swaprank.config import parse_spec
@@ -260,9 +260,122 @@ def test_an_artifact_from_another_format_version_is_refused_with_advice(cache: P
     with pytest.raises(ConfigError, match=r"artifact format 99.*export it again"):
         Reranker(f"cross-encoder:{out}").warmup()
     (out / "model.onnx").write_bytes(b"not a model")
-    (out / MANIFEST).write_text(json.dumps(manifest))
+    # recorded as the artifact's own bytes (so the digests pass): the runtime's refusal is still typed
+    (out / MANIFEST).write_text(json.dumps({**manifest, "files": {**manifest["files"],
+                                                                   "model.onnx": sha256_file(out / "model.onnx")}}))
     with pytest.raises(BackendUnavailableError, match="could not load artifact"):
         Reranker(f"cross-encoder:{out}").warmup()
+    # an artifact of the previous format (no digests) is refused, never served unchecked
+    del manifest["files"]
+    (out / MANIFEST).write_text(json.dumps({**manifest, "format": 1}))
+    with pytest.raises(ConfigError, match=r"artifact format 1.*records a digest of every file.*--force"):
+        Reranker(f"cross-encoder:{out}").warmup()
+
+
+# ----------------------------------------------------------------------------- integrity of stored artifacts
+
+
+@pytest.fixture(scope="module")
+def pristine(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One ONNX artifact exported for this section; tests tamper with copies of it."""
+    out = tmp_path_factory.mktemp("pristine") / "artifact"
+    assert swaprank_main(["export", f"cross-encoder:{tiny_model_dir}?runtime=onnx", "--out", str(out)]) == 0
+    return out
+
+
+@pytest.fixture
+def artifact_copy(pristine: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(pristine, tmp_path / "artifact"))
+
+
+def edit_manifest(directory: Path, **changes: object) -> None:
+    data = json.loads((directory / MANIFEST).read_text())
+    (directory / MANIFEST).write_text(json.dumps({**data, **changes}))
+
+
+def test_the_manifest_records_a_digest_of_every_file_and_an_untouched_artifact_scores_as_before(
+        artifact_copy: Path, tiny_model_dir: Path) -> None:
+    manifest = Manifest.read(artifact_copy)
+    on_disk = sorted(p.name for p in artifact_copy.iterdir() if p.name != MANIFEST)
+    assert sorted(manifest.files) == on_disk == ["model.onnx", "tokenizer.json"]
+    assert all(sha256_file(artifact_copy / name) == digest for name, digest in manifest.files.items())
+    result = Reranker(f"cross-encoder:{artifact_copy}").rerank(QUERY, DOCS)
+    expected = torch_logits(tiny_model_dir, [(QUERY, d) for d in DOCS])
+    assert {r.index: r.raw_score for r in result} == pytest.approx(dict(enumerate(expected)), abs=1e-4)
+
+
+def test_a_flipped_byte_in_the_model_is_refused_with_the_path_and_the_fix(artifact_copy: Path,
+                                                                         tiny_model_dir: Path) -> None:
+    """Negating the logits of a cached model once changed the ranking without a word."""
+    model = artifact_copy / "model.onnx"
+    data = bytearray(model.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    model.write_bytes(bytes(data))
+    with pytest.raises(ArtifactIntegrityError) as info:
+        Reranker(f"cross-encoder:{artifact_copy}").warmup()
+    message = str(info.value)
+    assert str(artifact_copy) in message and "'model.onnx' has SHA-256" in message
+    assert "swaprank export SPEC --out DIR --force" in message and "Nothing of it was loaded" in message
+    assert isinstance(info.value, BackendUnavailableError) and info.value.vendor == "cross-encoder"
+    # a typed availability error: a fallback chain moves on and serves the next spec instead
+    chain = f"cross-encoder:{artifact_copy} | cross-encoder:{tiny_model_dir}"
+    assert Reranker(chain).rerank(QUERY, DOCS).model == f"cross-encoder:{tiny_model_dir}"
+
+
+def test_a_modified_cache_entry_says_delete_the_directory_and_is_refused_after_an_earlier_load(
+        cache: Path, model_copy: Path) -> None:
+    spec = f"cross-encoder:{model_copy}?runtime=onnx"
+    Reranker(spec).warmup()  # exported and verified once in this process
+    [entry] = artifacts(cache)
+    registry.default_registry().close()
+    tokenizer = entry / "tokenizer.json"
+    tokenizer.write_text(tokenizer.read_text().replace('"[SEP]"', '"[SEQ]"', 1))
+    with pytest.raises(ArtifactIntegrityError, match=r"'tokenizer.json' has SHA-256.*delete the directory") as info:
+        Reranker(spec).warmup()
+    assert str(entry) in str(info.value)
+    shutil.rmtree(entry)  # the advised fix: the next load exports it again
+    registry.default_registry().close()
+    Reranker(spec).warmup()
+    assert artifacts(cache) == [entry]
+
+
+@pytest.mark.parametrize("model_file", ["../model.onnx", "/etc/passwd", "sub/../../model.onnx", "C:\\model.onnx",
+                                        "..\\model.onnx", ""])
+def test_a_manifest_naming_a_file_outside_the_artifact_is_refused(artifact_copy: Path, model_file: str) -> None:
+    shutil.copy(artifact_copy / "model.onnx", artifact_copy.parent / "model.onnx")
+    files = json.loads((artifact_copy / MANIFEST).read_text())["files"]
+    edit_manifest(artifact_copy, model_file=model_file,
+                  files={**files, model_file: files["model.onnx"]})
+    with pytest.raises(ArtifactIntegrityError, match="not a plain file name inside it"):
+        Reranker(f"cross-encoder:{artifact_copy}").warmup()
+
+
+def test_a_symlink_leading_out_of_the_artifact_is_refused(artifact_copy: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "elsewhere.onnx"
+    shutil.move(artifact_copy / "model.onnx", outside)
+    (artifact_copy / "model.onnx").symlink_to(outside)  # the same bytes, so only the escape is wrong
+    with pytest.raises(ArtifactIntegrityError, match=r"'model.onnx' leads outside the artifact directory"):
+        Reranker(f"cross-encoder:{artifact_copy}").warmup()
+    (artifact_copy / "model.onnx").unlink()
+    (artifact_copy / "inner.onnx").symlink_to("model.onnx")  # dangling inside: missing file, typed
+    edit_manifest(artifact_copy, model_file="inner.onnx",
+                  files={**Manifest.read(artifact_copy).files, "inner.onnx": sha256_file(outside)})
+    with pytest.raises(ArtifactIntegrityError, match="cannot be read"):
+        Reranker(f"cross-encoder:{artifact_copy}").warmup()
+
+
+def test_a_manifest_without_digests_for_what_is_loaded_is_refused(artifact_copy: Path) -> None:
+    files = Manifest.read(artifact_copy).files
+    edit_manifest(artifact_copy, files={"model.onnx": files["model.onnx"]})
+    with pytest.raises(ArtifactIntegrityError, match=r"no digest for 'tokenizer\.json'"):
+        Reranker(f"cross-encoder:{artifact_copy}").warmup()
+    edit_manifest(artifact_copy, files={})
+    with pytest.raises(ArtifactIntegrityError, match="records no valid file digests"):
+        Reranker(f"cross-encoder:{artifact_copy}").warmup()
+    os.remove(artifact_copy / "tokenizer.json")
+    edit_manifest(artifact_copy, files=files)
+    with pytest.raises(ArtifactIntegrityError, match=r"'tokenizer\.json' cannot be read"):
+        Reranker(f"cross-encoder:{artifact_copy}").warmup()
 
 
 def test_calibration_pairs_from_the_user_are_used_and_recorded(cache: Path, model_copy: Path, tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ Ray and pyarrow are imported only when a job runs (``pip install 'swaprank[ray]'
 from swaprank.batch.inputs import BatchInputError, read_pairs
 from swaprank.batch.job import BatchSettings, BatchSummary, run_batch
 from swaprank.batch.manifest import ResumeMismatchError
-from swaprank.batch.parts import read_scores
+from swaprank.batch.parts import BatchOutputError, CorruptPartError, OutputLockedError, read_scores
 
-__all__ = ["BatchInputError", "BatchSettings", "BatchSummary", "ResumeMismatchError", "read_pairs", "read_scores",
-           "run_batch"]
+__all__ = ["BatchInputError", "BatchOutputError", "BatchSettings", "BatchSummary", "CorruptPartError",
+           "OutputLockedError", "ResumeMismatchError", "read_pairs", "read_scores", "run_batch"]

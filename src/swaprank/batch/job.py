@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from typing import Any
 from swaprank import Reranker, ray_runtime
 from swaprank.batch.inputs import Pairs, read_pairs
 from swaprank.batch.manifest import Manifest, ResumeMismatchError, read_manifest, write_manifest
-from swaprank.batch.parts import OutputDirectory
+from swaprank.batch.parts import LOCK_NAME, CorruptPartError, OutputDirectory, OutputLockedError
 from swaprank.batch.scorer import SCORE_COLUMNS, PairScorer
 from swaprank.redaction import redacted_chain
 from swaprank.types import ConfigError
@@ -88,19 +89,34 @@ def run_batch(settings: BatchSettings, on_part: Callable[[int], None] | None = N
 
     ``on_part(rows)`` is called after each part is on disk (progress; an exception raised there
     stops the run the way a crash would, leaving every part written so far).
+
+    The output directory is locked for the whole run (a second run on it fails fast with
+    :class:`~swaprank.batch.parts.OutputLockedError`); its parts are checked before resuming and
+    again, from disk, before the summary is returned, so ``remaining == 0`` means every pair is on
+    disk exactly once (anything else is a :class:`~swaprank.batch.parts.CorruptPartError`).
     """
     started = time.perf_counter()
     reranker = Reranker(settings.model)  # a bad spec fails here, before any file is read
     pairs = read_pairs(settings.input)
-    out = _open_output(settings, pairs, redacted_chain(reranker.specs))
-    skipped = out.scan()
-    missing = out.missing()
-    if settings.limit is not None:
-        missing = missing[: settings.limit]
-    scored = 0
-    if len(missing):
-        scored = _score(settings, reranker.model, pairs, missing, out, on_part)
-    return BatchSummary(total=len(pairs), scored=scored, skipped=skipped, remaining=int((~out.done).sum()),
+    columns = output_columns(pairs, settings.keep_text)
+    _refuse_foreign(settings.output)
+    with _locked(settings.output):
+        _open_output(settings, pairs, redacted_chain(reranker.specs), columns)
+        out = OutputDirectory(settings.output, _expected(pairs, columns), columns)
+        skipped = out.scan()
+        missing = out.missing()
+        if settings.limit is not None:
+            missing = missing[: settings.limit]
+        scored = 0
+        if len(missing):
+            scored = _score(settings, reranker.model, pairs, missing, out, on_part)
+        # what is on disk, read back and checked again, not what this process believes it wrote
+        on_disk = OutputDirectory(settings.output, out.expected, columns).scan()
+        if on_disk != int(out.done.sum()):
+            raise CorruptPartError(f"{settings.output} holds {on_disk} scored pairs after this run, which wrote "
+                                   f"{skipped + scored} (another process changed it); run again to finish",
+                                   path=settings.output)
+    return BatchSummary(total=len(pairs), scored=scored, skipped=skipped, remaining=len(pairs) - on_disk,
                         seconds=time.perf_counter() - started, output=settings.output)
 
 
@@ -109,22 +125,52 @@ def output_columns(pairs: Pairs, keep_text: bool) -> list[str]:
     return [*names, *SCORE_COLUMNS]
 
 
-def _open_output(settings: BatchSettings, pairs: Pairs, model_label: str) -> OutputDirectory:
-    path = settings.output
+def _expected(pairs: Pairs, columns: list[str]) -> Any:
+    """The input as every part must hold it: the output's columns but the scores."""
+    return pairs.table.select([name for name in columns if name not in SCORE_COLUMNS])
+
+
+def _refuse_foreign(path: Path) -> None:
+    """Refuse a file, or a directory holding other things, before a lock file is put in it."""
     if path.exists() and not path.is_dir():
         raise ResumeMismatchError(f"--output {str(path)!r} is a file; swaprank batch writes a directory of "
                                   "Parquet parts (pandas.read_parquet reads it as one table)")
-    manifest = Manifest(input_path=str(pairs.path), input_fingerprint=pairs.fingerprint, rows=len(pairs),
-                        model=model_label, columns=output_columns(pairs, settings.keep_text))
-    existing = read_manifest(path) if path.is_dir() else None
-    if existing is not None:
-        manifest.checked_against(existing)
-    elif path.is_dir() and any(path.iterdir()):
+    if path.is_dir() and read_manifest(path) is None and any(p.name != LOCK_NAME for p in path.iterdir()):
         raise ResumeMismatchError(f"--output {str(path)!r} is a non-empty directory without a swaprank batch "
                                   "manifest; refusing to write into it")
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Hold ``path``/_swaprank_batch.lock (an OS file lock, released when the process dies) for the run."""
+    from filelock import FileLock, Timeout
+
+    path.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(path / LOCK_NAME), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise OutputLockedError(
+            f"another swaprank batch run is writing {path} (it holds {path / LOCK_NAME}); two runs on one output "
+            "would interleave their parts. Wait for it to finish, or use another --output", path=path / LOCK_NAME,
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _open_output(settings: BatchSettings, pairs: Pairs, model_label: str, columns: list[str]) -> None:
+    """Match the directory's manifest against this job (or write it); the caller holds the lock."""
+    path = settings.output
+    manifest = Manifest(input_path=str(pairs.path), input_fingerprint=pairs.fingerprint, rows=len(pairs),
+                        model=model_label, columns=columns)
+    existing = read_manifest(path)
+    if existing is not None:
+        manifest.checked_against(existing)
     else:
+        _refuse_foreign(path)  # again, under the lock
         write_manifest(path, manifest)
-    return OutputDirectory(path, len(pairs))
 
 
 def _score(settings: BatchSettings, spec: str, pairs: Pairs, missing: Any, out: OutputDirectory,

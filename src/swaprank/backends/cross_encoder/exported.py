@@ -32,11 +32,12 @@ def load_exported(target: Target, plan: Plan) -> LoadedModel:
 
 
 def load_artifact(target: Target, directory: Path) -> LoadedModel:
-    """Serve the artifact in ``directory`` on the runtime its manifest names."""
-    from swaprank.backends.fastpath.artifact import Manifest
+    """Serve the artifact in ``directory`` on the runtime its manifest names, once its files are
+    proven to be the ones exported (:func:`~swaprank.backends.fastpath.artifact.verify_files`)."""
+    from swaprank.backends.fastpath.artifact import Manifest, verify_files
     from swaprank.backends.fastpath.sessions import ArtifactScorer
 
-    manifest = Manifest.read(directory)
+    manifest = Manifest.read(directory)  # refuses names outside the directory
     precision = target.option("precision") or manifest.precision
     explicit = target.spec.option_dict
     for name, have in (("runtime", manifest.runtime), ("quantize", manifest.quantize)):
@@ -47,6 +48,7 @@ def load_artifact(target: Target, directory: Path) -> LoadedModel:
         raise ConfigError("precision=bf16 needs an OpenVINO artifact; this one is ONNX Runtime")
     plan = Plan(manifest.runtime, precision, manifest.quantize)
     refuse_torch_options(target, plan)
+    verify_files(directory, manifest)  # ArtifactIntegrityError: nothing of a modified artifact is loaded
     try:
         scorer = ArtifactScorer(directory, manifest, precision=precision, threads=target.option("threads"),
                                 batch_size=target.option("batch_size"), max_length=target.option("max_length"))

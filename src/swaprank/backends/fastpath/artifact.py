@@ -3,7 +3,13 @@
 An artifact is a directory: the model (``model.onnx`` or OpenVINO's ``model.xml``/``model.bin``),
 ``tokenizer.json`` and ``swaprank-artifact.json`` (this module's :class:`Manifest`: runtime,
 precision, quantization, the inputs the model takes, how its output maps to [0, 1], the parity
-numbers measured when it was made, and the versions that made it).
+numbers measured when it was made, the versions that made it, and the SHA-256 of every other file).
+
+Nothing in an artifact directory is trusted blindly: the manifest's file names must stay inside the
+directory (no absolute paths, no ``..``, no symlink leading out), and every file is checked against
+its recorded digest before a runtime loads it (:func:`verify_files`; once per process and file
+version, about 50 ms for a MiniLM-size fp32 artifact: benchmarks/RESULTS.md). A mismatch is an
+:class:`ArtifactIntegrityError` naming the file and the fix, never a silently different ranking.
 
 The cache lives under ``$SWAPRANK_CACHE_DIR`` (default: the platform's user cache directory,
 e.g. ``~/.cache/swaprank``) in ``artifacts/``. Its key hashes the model files' contents, the
@@ -27,12 +33,15 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
-from swaprank.types import ConfigError
+from swaprank.types import BackendUnavailableError, ConfigError
 
-FORMAT_VERSION = 1
+# 2: the manifest records every file's SHA-256 (``files``), checked before loading. Format-1
+# artifacts have no digests and are refused; cache entries are keyed by this number, so the cache
+# exports a format-2 artifact beside the old one instead of serving it.
+FORMAT_VERSION = 2
 # The int8 export recipe (quantizer settings in export.py): part of the cache key of int8 artifacts,
 # so a changed recipe is exported anew instead of serving an artifact built the old way.
 # 2: SmoothQuant 0.75 for MatMuls and longer built-in calibration passages (benchmarks/RESULTS.md 2b).
@@ -40,6 +49,17 @@ INT8_RECIPE = 2
 MANIFEST = "swaprank-artifact.json"
 CACHE_ENV = "SWAPRANK_CACHE_DIR"
 RUNTIME_PACKAGES = {"onnx": "onnxruntime", "openvino": "openvino"}
+TOKENIZER_FILE = "tokenizer.json"
+
+
+class ArtifactIntegrityError(BackendUnavailableError):
+    """An artifact's files are not the ones its manifest recorded (modified, missing, or named
+    outside the artifact directory); nothing of it was loaded.
+
+    A subclass of BackendUnavailableError, like a model that fails to load: a fallback chain moves on
+    to its next spec, and no byte of the refused artifact is served. The message names the directory
+    and the fix (delete it so the cache exports it again, or ``swaprank export ... --force``).
+    """
 
 
 @dataclass(frozen=True)
@@ -59,6 +79,7 @@ class Manifest:
     parity: dict[str, Any] = field(default_factory=dict)
     calibration: dict[str, Any] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)  # relative name -> SHA-256 hex of its bytes
     format: int = FORMAT_VERSION
 
     def write(self, directory: Path) -> None:
@@ -71,13 +92,121 @@ class Manifest:
             data = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise ConfigError(f"{directory} is not a readable swaprank artifact: {exc}") from None
-        if data.get("format") != FORMAT_VERSION:
+        if not isinstance(data, dict) or data.get("format") != FORMAT_VERSION:
+            found = data.get("format") if isinstance(data, dict) else None
             raise ConfigError(
-                f"{directory} was exported by another swaprank (artifact format {data.get('format')!r}, "
-                f"this version reads {FORMAT_VERSION}); export it again with `swaprank export`"
+                f"{directory} was exported by another swaprank (artifact format {found!r}, this version "
+                f"reads {FORMAT_VERSION}, whose manifest records a digest of every file); export it again "
+                f"with `swaprank export SPEC --out {directory} --force`, or delete it if it is a cache entry"
             )
         known = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in data.items() if k in known})
+        manifest = cls(**{k: v for k, v in data.items() if k in known})
+        manifest.check_names(directory)
+        return manifest
+
+    def check_names(self, directory: Path) -> None:
+        """Refuse a manifest that names files outside ``directory`` or records no digest for a file
+        the runtime loads (the model, OpenVINO's weights beside it, the tokenizer)."""
+        files = self.files
+        if not isinstance(files, dict) or not files or not all(
+                isinstance(k, str) and isinstance(v, str) and re.fullmatch(r"[0-9a-f]{64}", v)
+                for k, v in files.items()):
+            raise _integrity(directory, "its manifest records no valid file digests")
+        if not isinstance(self.model_file, str):
+            raise _integrity(directory, f"its manifest's model_file is {self.model_file!r}")
+        for name in files:
+            confined(directory, name)
+        needed = [self.model_file, TOKENIZER_FILE]
+        if self.runtime == "openvino":
+            needed.append(str(PurePosixPath(self.model_file).with_suffix(".bin")))
+        for name in needed:
+            confined(directory, name)
+            if name not in files:
+                raise _integrity(directory, f"its manifest records no digest for {name!r}, which the runtime loads")
+
+    def paths(self, directory: Path) -> list[Path]:
+        return [confined(directory, name) for name in sorted(self.files)]
+
+
+def _integrity(directory: Path, problem: str) -> ArtifactIntegrityError:
+    fix = ("delete the directory; the next load exports it again" if _in_cache(directory)
+           else "export it again with `swaprank export SPEC --out DIR --force`, or delete it")
+    return ArtifactIntegrityError(f"artifact {directory} was refused: {problem}. Nothing of it was loaded; {fix}",
+                                  vendor="cross-encoder")
+
+
+def _in_cache(directory: Path) -> bool:
+    try:
+        return directory.resolve().is_relative_to(cache_root().resolve())
+    except (OSError, RuntimeError):
+        return False
+
+
+def confined(directory: Path, name: str) -> Path:
+    """``directory / name``, refused unless ``name`` is a plain relative path whose target (symlinks
+    followed) lies inside ``directory``."""
+    if (not isinstance(name, str) or not name or "\\" in name or "\0" in name
+            or PurePosixPath(name).is_absolute() or PureWindowsPath(name).anchor
+            or any(part in ("..", "") for part in name.split("/"))):
+        raise _integrity(directory, f"its manifest names {name!r}, which is not a plain file name inside it")
+    path = directory / name
+    try:
+        inside = path.resolve().is_relative_to(directory.resolve())
+    except (OSError, RuntimeError):  # a symlink loop
+        inside = False
+    if not inside:
+        raise _integrity(directory, f"{name!r} leads outside the artifact directory (a symlink)")
+    return path
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    buffer = bytearray(1 << 20)
+    view = memoryview(buffer)
+    with open(path, "rb", buffering=0) as handle:
+        while size := handle.readinto(buffer):
+            digest.update(view[:size])
+    return digest.hexdigest()
+
+
+def digest_files(directory: Path) -> dict[str, str]:
+    """The SHA-256 of every file of a freshly built artifact but the manifest (recorded in it)."""
+    found: dict[str, str] = {}
+    for root, dirs, files in os.walk(directory):
+        dirs.sort()
+        for name in sorted(files):
+            path = Path(root) / name
+            relative = path.relative_to(directory).as_posix()
+            if relative != MANIFEST:
+                found[relative] = sha256_file(path)
+    return found
+
+
+# (path, device, inode, size, mtime, ctime) of files whose digest matched in this process. ctime cannot
+# be set back by a writer, so a file changed since it was checked is hashed again.
+_VERIFIED: dict[tuple[str, int, int, int, int, int], str] = {}
+
+
+def verify_files(directory: Path, manifest: Manifest) -> None:
+    """Raise :class:`ArtifactIntegrityError` unless every file the manifest lists has its recorded
+    digest. Each file version is hashed once per process (re-loading the same artifact is free)."""
+    for name, expected in sorted(manifest.files.items()):
+        path = confined(directory, name)
+        try:
+            st = path.stat()
+            if not path.is_file():
+                raise _integrity(directory, f"{name!r} is not a regular file")
+            key = (str(path.resolve()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+            if _VERIFIED.get(key) == expected:
+                continue
+            actual = sha256_file(path)
+        except OSError as exc:
+            raise _integrity(directory, f"{name!r} cannot be read ({type(exc).__name__}: {exc.strerror or exc})") \
+                from None
+        if actual != expected:
+            raise _integrity(directory, f"{name!r} has SHA-256 {actual[:16]}..., its manifest records "
+                                        f"{expected[:16]}... (modified after export: disk corruption or tampering)")
+        _VERIFIED[key] = expected
 
 
 def is_artifact(directory: Path) -> bool:

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from swaprank.backends.fastpath.artifact import Manifest, describe_source, package_version
+from swaprank.backends.fastpath.artifact import Manifest, describe_source, digest_files, package_version
 from swaprank.backends.fastpath.calibration import Pair, digest_pairs, sample_pairs
 from swaprank.backends.fastpath.sessions import ArtifactScorer
 from swaprank.backends.fastpath.telemetry import disable_runtime_telemetry
@@ -281,6 +281,7 @@ def build_artifact(model: str, out: Path, *, runtime: str, precision: str, quant
     result["export_seconds"] = round(time.perf_counter() - started, 2)
     check_parity(result, quantize if quantize != "none" else precision, label, parity_max_diff,
                  parity_min_agreement)
-    manifest = Manifest(**{**manifest.__dict__, "parity": result})
+    # digests last, over the files as they will be served (load refuses any file that differs)
+    manifest = Manifest(**{**manifest.__dict__, "parity": result, "files": digest_files(out)})
     manifest.write(out)
     return manifest
