@@ -86,16 +86,12 @@ class Registration:
     def build(self, spec: BackendSpec, api_key: SecretStr | str | None) -> Backend:
         """Call the factory and hold what it made to the contract (wrapping a duck-typed scorer)."""
         made = self.factory(spec, api_key=api_key)
-        if isinstance(made, Backend):
-            lacking = missing_methods(type(made))
-        else:
-            lacking = missing_methods(type(made))
-            if not lacking:
-                made = ForeignBackend(spec, made)
-        if lacking:
-            raise ConfigError(f"backend {self.name!r} built a {type(made).__name__} that implements neither "
-                              "score nor score_many; a backend must implement one of them "
+        if missing_methods(type(made)):
+            raise ConfigError(f"backend {self.name!r} built an object of type {type(made).__name__} that implements "
+                              "neither score nor score_many; a backend must implement one of them "
                               "(see swaprank.backends.Backend)")
+        if not isinstance(made, Backend):
+            made = ForeignBackend(spec, made)
         return made
 
 
