@@ -105,7 +105,7 @@ def test_a_factory_that_builds_a_scoreless_object_fails_loudly_even_inside_a_cha
     """A plugin bug is a configuration error: it must not pass for an outage the chain falls back from."""
     register_backend("builds-junk", lambda spec, api_key=None: object(), default_model="m")
     register_backend("score-only", ScoreOnly)
-    with pytest.raises(ConfigError, match=r"'builds-junk' built an object of type object that implements neither score"):
+    with pytest.raises(ConfigError, match=r"'builds-junk' built an object of type object that implements neither"):
         Reranker("builds-junk | score-only").rerank(QUERY_WORDS, TEXTS)
 
 
