@@ -111,15 +111,15 @@ def redact_text(text: str) -> str:
 
 def redacted_spec(spec: BackendSpec) -> str:
     """The spec's canonical string with URL credentials and secret-named options masked."""
-    from swaprank.specs import BackendSpec, format_spec
-
     options = tuple(
         (name, MASK if is_secret_name(name) else redact_url(value) if isinstance(value, str) and "://" in value
          else value)
         for name, value in spec.options
     )
     model = redact_url(spec.model) if "://" in spec.model else spec.model
-    return format_spec(BackendSpec(spec.backend, model, options))
+    # str() is format_spec: the masked copy is built from the spec's own class, so this module (which
+    # specs imports for Option's error messages) imports nothing back.
+    return str(type(spec)(spec.backend, model, options))
 
 
 def redacted_chain(specs: tuple[BackendSpec, ...]) -> str:
