@@ -381,7 +381,7 @@ def test_readme_documents_every_constructor_argument() -> None:
     for param in list(inspect.signature(Reranker.__init__).parameters.values())[1:]:
         expected[param.name] = param.default
     for adapter in (RerankPostprocessor, RerankCompressor):
-        for name in ("model", "top_n", "score_threshold", "on_error", "fuse", "api_key",
+        for name in ("model", "top_n", "score_threshold", "on_error", "fuse", "api_key", "trusted",
                      "keep_retrieval_score", "metadata_mode"):
             field = adapter.model_fields.get(name)
             if field is not None:

@@ -248,6 +248,21 @@ def test_reranker_trusted_argument(monkeypatch: pytest.MonkeyPatch) -> None:
     assert Reranker(None, trusted=False).specs == Reranker(text).specs
 
 
+def test_both_adapters_take_untrusted_strings() -> None:
+    from swaprank.langchain import RerankCompressor
+    from swaprank.llama_index import RerankPostprocessor
+
+    text = "cross-encoder:cross-encoder/ms-marco-MiniLM-L-6-v2?trust_remote_code=true"
+    for adapter in (RerankCompressor, RerankPostprocessor):
+        assert adapter(model=text).reranker.trusted is True
+        with pytest.raises(UntrustedOptionError, match="trust_remote_code"):
+            adapter(model=text, trusted=False)
+        component = adapter(model="cross-encoder:cross-encoder/ms-marco-MiniLM-L-6-v2", trusted=False)
+        with pytest.raises(UntrustedOptionError):
+            component.model = text  # a live setting is checked like the constructor
+        assert component.model == "cross-encoder:cross-encoder/ms-marco-MiniLM-L-6-v2"
+
+
 def test_serve_settings_and_cli_take_untrusted_strings(capsys: pytest.CaptureFixture[str]) -> None:
     text = "jina:m?base_url=http://h.test:8000"
     assert ServeSettings(model=text).reranker_options()["trusted"] is True
