@@ -273,6 +273,9 @@ def test_serve_settings_and_cli_take_untrusted_strings(capsys: pytest.CaptureFix
     assert cli_main(["rerank", "--untrusted-model", "--model", "cross-encoder:/models/ce", "-q", QUERY, "a"]) == 2
     err = capsys.readouterr().err
     assert "UntrustedOptionError" in err and "local path" in err
+    assert cli_main(["batch", "--untrusted-model", "--model", text, "--input", "/nonexistent.jsonl",
+                     "--output", "/nonexistent-out"]) == 2
+    assert "'base_url' of backend 'jina' is refused" in capsys.readouterr().err
     for command in ("eval", "bench"):
         assert cli_main([command, "--untrusted-model", "--model", text, "--data", "/nonexistent"]) == 2
         assert "'base_url' of backend 'jina' is refused in an untrusted config string" in capsys.readouterr().err
