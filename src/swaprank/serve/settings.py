@@ -19,7 +19,8 @@ DEFAULT_API_KEY_ENV = "SWAPRANK_SERVE_API_KEY"
 
 @dataclass(frozen=True)
 class ServeSettings:
-    """Everything ``create_app`` needs; every field has the CLI flag of the same name.
+    """Everything ``create_app`` needs; every field has the CLI flag of the same name (``trusted``:
+    ``--untrusted-model`` sets it False, for a model string a wrapper did not write).
 
     Limits: ``max_documents`` per request (a larger request gets 413 ``too_many_documents``),
     ``max_body_bytes`` per request body (413 ``body_too_large``, counted on the streamed body, so a
