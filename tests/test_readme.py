@@ -137,16 +137,23 @@ def _values(option: Any) -> str:
     return ""
 
 
+def _risk(option: Any) -> str:
+    """The option's trust marking: what it can do, refused in a ``trusted=False`` config string."""
+    return f"**{option.risk}**: {option.risk_reason}" if option.risk else ""
+
+
 def _option_table(options: dict[str, Any]) -> list[str]:
-    lines = ["| option | type | default | valid values | what it does |", "|---|---|---|---|---|"]
+    lines = ["| option | type | default | valid values | what it does | risk (refused when untrusted) |",
+             "|---|---|---|---|---|---|"]
     for name, option in options.items():
-        cells = [f"`{name}`", option.type.__name__, _default(option.default), _values(option), _cell(option.help)]
+        cells = [f"`{name}`", option.type.__name__, _default(option.default), _values(option), _cell(option.help),
+                 _cell(_risk(option))]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
 
 def _same_kind(a: Any, b: Any) -> bool:
-    return bool(a.type is b.type and a.choices == b.choices and a.minimum == b.minimum)
+    return bool(a.type is b.type and a.choices == b.choices and a.minimum == b.minimum and a.risk == b.risk)
 
 
 def options_markdown() -> str:
@@ -374,7 +381,7 @@ def test_readme_documents_every_constructor_argument() -> None:
     for param in list(inspect.signature(Reranker.__init__).parameters.values())[1:]:
         expected[param.name] = param.default
     for adapter in (RerankPostprocessor, RerankCompressor):
-        for name in ("model", "top_n", "score_threshold", "on_error", "fuse", "api_key",
+        for name in ("model", "top_n", "score_threshold", "on_error", "fuse", "api_key", "trusted",
                      "keep_retrieval_score", "metadata_mode"):
             field = adapter.model_fields.get(name)
             if field is not None:

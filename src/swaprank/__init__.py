@@ -23,6 +23,8 @@ from swaprank.types import (
     RateLimitError,
     RerankResult,
     SwapRankError,
+    UnapprovedHostError,
+    UntrustedOptionError,
     Usage,
 )
 
@@ -45,6 +47,8 @@ __all__ = [
     "RerankResult",
     "Reranker",
     "SwapRankError",
+    "UnapprovedHostError",
+    "UntrustedOptionError",
     "Usage",
     "__version__",
     "available_backends",

@@ -29,7 +29,8 @@ def _default_model() -> str:
 
 
 # The fields the engine is built from: assigning one rebuilds it.
-ENGINE_FIELDS = frozenset({"model", "top_n", "score_threshold", "min_results", "on_error", "fuse", "api_key"})
+ENGINE_FIELDS = frozenset({"model", "top_n", "score_threshold", "min_results", "on_error", "fuse", "api_key",
+                           "trusted"})
 
 
 def redacted_model(model: str) -> str:
@@ -70,6 +71,11 @@ class RerankSettings(BaseModel):
         "else read from each vendor's env var. Never serialised.",
     )
 
+    trusted: bool = Field(
+        default=True, description="False: `model` comes from a less trusted source; options that run code, read "
+        "files or send a key elsewhere are refused (UntrustedOptionError).",
+    )
+
     _reranker: Reranker = PrivateAttr()
 
     def __init__(self, **data: Any) -> None:
@@ -88,6 +94,7 @@ class RerankSettings(BaseModel):
             on_error=self.on_error,
             fuse=self.fuse,
             api_key=self.api_key,
+            trusted=self.trusted,
         )
 
     def __setattr__(self, name: str, value: Any) -> None:

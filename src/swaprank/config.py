@@ -10,18 +10,25 @@ The backend is always explicit: we never guess it from the model name, because a
 it by substring silently sends documents to a third party. Option values are typed by the
 backend's own option table, so a typo fails at construction time with the list of what is valid,
 not at the first query in production.
+
+A config string is code: ``cross-encoder:<dir>?trust_remote_code=true`` runs that directory's
+Python, ``jina:...?base_url=...`` decides where the Jina key is sent. Strings from a less trusted
+source (an admin panel, a query parameter) are parsed with ``trusted=False``, which refuses every
+option marked with a ``risk`` and a local model path (docs/design.md, "Security").
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import unquote
 
-from swaprank.backends.registry import Registry, default_registry
+from swaprank.backends.registry import Registration, Registry, default_registry
+from swaprank.redaction import redact_config, show_word
 from swaprank.specs import BackendSpec, Option, format_chain, format_spec
-from swaprank.types import ConfigError
+from swaprank.types import ConfigError, UntrustedOptionError
 
 __all__ = ["DEFAULT_MODEL", "ENV_MODEL", "BackendSpec", "Option", "build_spec", "format_chain", "format_spec",
            "parse_chain", "parse_spec"]
@@ -29,22 +36,61 @@ __all__ = ["DEFAULT_MODEL", "ENV_MODEL", "BackendSpec", "Option", "build_spec", 
 ENV_MODEL = "SWAPRANK_MODEL"
 DEFAULT_MODEL = "cross-encoder:cross-encoder/ms-marco-MiniLM-L-6-v2"
 
+# A Hugging Face hub id (``org/name`` or ``name``); anything else given to a local backend is a path.
+_HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,95}(/[A-Za-z0-9][A-Za-z0-9_.\-]{0,95})?")
+FIX = "set it in code (a trusted config string or build_spec), or pass trusted=True"
+
+
 def _split_options(text: str, where: str) -> list[tuple[str, str]]:
     pairs: list[tuple[str, str]] = []
     for part in text.split("&"):
         if not part:
             continue
         if "=" not in part:
-            raise ConfigError(f"option {part!r} in {where!r} must look like name=value")
+            # Neither the fragment nor the string is quoted raw: either may carry a credential.
+            raise ConfigError(f"option {show_word(part)!r} in {redact_config(where)!r} must look like name=value")
         name, _, value = part.partition("=")
         pairs.append((unquote(name.strip()), unquote(value.strip())))
     return pairs
 
 
+def local_path(model: str) -> bool:
+    """Whether a local backend's model part names a file or directory rather than a hub id."""
+    if ".." in model.split("/") or not _HUB_ID.fullmatch(model):
+        return True  # absolute, ./relative, ~, C:\..., nested directories
+    return os.path.exists(model)  # "org/name" that exists here is loaded from disk, not the hub
+
+
+def check_untrusted(found: Registration, model: str, options: Mapping[str, Any]) -> None:
+    """Refuse, for a config string from a less trusted source, what only code may decide: options
+    marked with a ``risk``, options a backend cannot vouch for, and a local model path."""
+    name = found.name
+    if found.local and local_path(model):
+        raise UntrustedOptionError(
+            f"backend {name!r}: the model is a local path, and loading a model from disk (reads-files: "
+            f"its weights, its config, its code with trust_remote_code) is refused in an untrusted config "
+            f"string; use a hub id, or {FIX}", option="model", backend=name)
+    if getattr(found.factory, "model_is_address", False):
+        raise UntrustedOptionError(
+            f"backend {name!r}: the model part is the server's address (sends-credentials: the documents, and "
+            f"a key given in code, go there), refused in an untrusted config string; {FIX}",
+            option="model", backend=name)
+    for key in options:
+        option = found.options.get(key) if found.options is not None else None
+        if found.options is None:
+            raise UntrustedOptionError(
+                f"backend {name!r} declares no option table, so its option {key!r} cannot be checked in an "
+                f"untrusted config string; {FIX}", option=key, backend=name)
+        if option is not None and option.risk is not None:
+            raise UntrustedOptionError(
+                f"option {key!r} of backend {name!r} is refused in an untrusted config string "
+                f"({option.risk}: {option.risk_reason}); {FIX}", option=key, backend=name)
+
+
 def build_spec(backend: str, model: str = "", options: Mapping[str, Any] | None = None, *,
-               registry: Registry | None = None) -> BackendSpec:
+               registry: Registry | None = None, trusted: bool = True) -> BackendSpec:
     """Validate a backend name, model and options into a BackendSpec (all typed), against ``registry``
-    (the process-wide one by default)."""
+    (the process-wide one by default). ``trusted=False`` refuses risky options (``check_untrusted``)."""
     found = (registry or default_registry()).registration(backend)
     name = found.name
     if not model:
@@ -53,6 +99,8 @@ def build_spec(backend: str, model: str = "", options: Mapping[str, Any] | None 
             raise ConfigError(
                 f"backend {name!r} has no default model; write it as {name}:<model>"
             )
+    if not trusted:
+        check_untrusted(found, model, options or {})
     table = found.options
     typed: dict[str, Any] = {}
     for key, value in (options or {}).items():
@@ -61,15 +109,18 @@ def build_spec(backend: str, model: str = "", options: Mapping[str, Any] | None 
             continue
         if key not in table:
             valid = ", ".join(sorted(table)) or "(none)"
-            raise ConfigError(f"unknown option {key!r} for backend {name!r}; valid options: {valid}")
+            raise ConfigError(f"unknown option {show_word(key)!r} for backend {name!r}; valid options: {valid}")
         typed[key] = table[key].coerce(key, value)
     return BackendSpec(backend=name, model=model, options=tuple(sorted(typed.items())))
 
 
-def parse_spec(text: str, *, registry: Registry | None = None) -> BackendSpec:
-    """Parse one ``backend:model?opt=value`` string."""
-    if not isinstance(text, str) or not text.strip():
-        raise ConfigError(f"a model config string must be a non-empty string, got {text!r}")
+def parse_spec(text: str, *, registry: Registry | None = None, trusted: bool = True) -> BackendSpec:
+    """Parse one ``backend:model?opt=value`` string; ``trusted=False`` for strings from a less trusted
+    source (refuses options that run code, read files or send credentials: docs/design.md, "Security")."""
+    if not isinstance(text, str):
+        raise ConfigError(f"a model config string must be a non-empty string, got {type(text).__name__}")
+    if not text.strip():
+        raise ConfigError("a model config string must be a non-empty string, got an empty one")
     text = text.strip()
     # The backend name ends at the first ':' (or '?' for "cohere?opt=1", a bare name with options);
     # the model may itself contain ':' (URLs, Windows paths); options start at the first '?' after it.
@@ -81,20 +132,29 @@ def parse_spec(text: str, *, registry: Registry | None = None) -> BackendSpec:
         backend, rest = text[:colon], text[colon + 1:]
         model, _, query = rest.partition("?")
     options = _split_options(query, text)
+    found = registry or default_registry()
+    if "@" in model and "://" not in model and found.canonical_name(backend) not in found.names():
+        # "user:pass@host" (a URL without its scheme): the "backend" is a user name, never quoted.
+        raise ConfigError(f"unknown backend in {redact_config(text)!r} (a URL needs its backend first, like "
+                          f"tei:http://host:8080); valid backends: {', '.join(found.names())}")
     seen: set[str] = set()
     for name, _ in options:
         if name in seen:
-            raise ConfigError(f"option {name!r} given twice in {text!r}")
+            raise ConfigError(f"option {show_word(name)!r} given twice in {redact_config(text)!r}")
         seen.add(name)
-    return build_spec(backend.strip(), model.strip(), dict(options), registry=registry)
+    return build_spec(backend.strip(), model.strip(), dict(options), registry=registry, trusted=trusted)
 
 
 def parse_chain(
     text: str | BackendSpec | Sequence[BackendSpec] | None, *, registry: Registry | None = None,
+    trusted: bool = True,
 ) -> tuple[BackendSpec, ...]:
-    """Parse ``spec | spec | ...`` into the fallback order; ``None`` reads ``SWAPRANK_MODEL``."""
-    if text is None:
-        text = os.environ.get(ENV_MODEL) or DEFAULT_MODEL
+    """Parse ``spec | spec | ...`` into the fallback order; ``None`` reads ``SWAPRANK_MODEL``.
+
+    ``trusted=False`` applies to strings only (``parse_spec``); a ``BackendSpec`` was built in code.
+    """
+    if text is None:  # the operator's environment, not the caller's input: trusted
+        text, trusted = os.environ.get(ENV_MODEL) or DEFAULT_MODEL, True
     if isinstance(text, BackendSpec):
         return (text,)
     if isinstance(text, (tuple, list)):
@@ -107,5 +167,5 @@ def parse_chain(
         raise ConfigError("the model config string is empty; write e.g. 'cross-encoder:<model>'")
     parts = [part.strip() for part in text.split("|")]
     if any(not part for part in parts):
-        raise ConfigError(f"empty entry in fallback chain {text!r}")
-    return tuple(parse_spec(part, registry=registry) for part in parts)
+        raise ConfigError(f"empty entry in fallback chain {redact_config(text)!r}")
+    return tuple(parse_spec(part, registry=registry, trusted=trusted) for part in parts)

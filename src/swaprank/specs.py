@@ -8,10 +8,16 @@ no cycle.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote
 
+from swaprank.redaction import show_value
 from swaprank.types import ConfigError
+
+# What an option can do beyond tuning the model (docs/design.md, "Security"): a config string from a
+# less trusted source (``trusted=False``) may not set an option that has one.
+Risk = Literal["runs-code", "reads-files", "sends-credentials"]
+RISKS: tuple[Risk, ...] = ("runs-code", "reads-files", "sends-credentials")
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -26,6 +32,14 @@ class Option:
     help: str = ""
     choices: tuple[str, ...] | None = None
     minimum: float | None = None
+    # None, or what the option can do that a config string from an untrusted source must not
+    # (``risk_reason`` says how, for the error and the option reference).
+    risk: Risk | None = None
+    risk_reason: str = ""
+
+    def __post_init__(self) -> None:
+        if self.risk is not None and self.risk not in RISKS:
+            raise ConfigError(f"Option risk must be one of {', '.join(RISKS)} or None, got {self.risk!r}")
 
     def coerce(self, name: str, value: Any) -> Any:
         """Turn a string (or an already typed value) into this option's type, or raise ConfigError."""
@@ -33,14 +47,14 @@ class Option:
             result = self._convert(value)
         except (TypeError, ValueError):
             raise ConfigError(
-                f"option {name!r} expects {self.type.__name__}, got {value!r}"
+                f"option {name!r} expects {self.type.__name__}, got {show_value(name, value)}"
             ) from None
         if self.choices is not None and result not in self.choices:
             raise ConfigError(
-                f"option {name!r} must be one of {', '.join(self.choices)}; got {value!r}"
+                f"option {name!r} must be one of {', '.join(self.choices)}; got {show_value(name, value)}"
             )
         if self.minimum is not None and result < self.minimum:
-            raise ConfigError(f"option {name!r} must be >= {self.minimum:g}; got {value!r}")
+            raise ConfigError(f"option {name!r} must be >= {self.minimum:g}; got {show_value(name, value)}")
         return result
 
     def _convert(self, value: Any) -> Any:

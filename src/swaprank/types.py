@@ -177,6 +177,26 @@ class ConfigError(SwapRankError, ValueError):
     """A config string, option or constructor argument is invalid."""
 
 
+class UntrustedOptionError(ConfigError):
+    """A config string parsed with ``trusted=False`` sets something that can run code, read local
+    files or send a credential elsewhere (``option`` names it; docs/design.md, "Security")."""
+
+    def __init__(self, message: str, *, option: str = "", backend: str = "") -> None:
+        super().__init__(message)
+        self.option = option
+        self.backend = backend
+
+
+class UnapprovedHostError(ConfigError):
+    """A key from the environment would go to a host nobody approved (``host`` names it): the
+    vendor's own host, loopback and ``SWAPRANK_ALLOWED_HOSTS`` are approved, or pass ``api_key=``."""
+
+    def __init__(self, message: str, *, host: str = "", backend: str = "") -> None:
+        super().__init__(message)
+        self.host = host
+        self.backend = backend
+
+
 class InvalidInputError(SwapRankError, ValueError):
     """The query or a document handed to ``rerank`` is unusable (the message names which)."""
 

@@ -96,6 +96,11 @@ class Reranker:
     shared with the other open Rerankers of the same ``registry`` (the process-wide one unless
     given). ``close()`` (or ``with`` / ``async with``) releases them: the last Reranker to release
     a backend closes its threads and clients.
+
+    A config string is code (it can run a model's Python, read files, choose where a key goes):
+    ``trusted=False`` parses one from a less trusted source, refusing every such option with
+    ``UntrustedOptionError`` (docs/design.md, "Security"). ``model=None`` reads ``SWAPRANK_MODEL``,
+    the operator's own setting, as trusted.
     """
 
     def __init__(
@@ -112,11 +117,15 @@ class Reranker:
         cache_size: int = 0,
         api_key: ApiKey = None,
         registry: Registry | None = None,
+        trusted: bool = True,
     ) -> None:
+        if not isinstance(trusted, bool):
+            raise ConfigError(f"trusted must be True or False, got {type(trusted).__name__}")
         if registry is not None and not isinstance(registry, Registry):
             raise ConfigError(f"registry must be a swaprank.backends.Registry, got {type(registry).__name__}")
         self._registry = registry if registry is not None else default_registry()
-        self.specs: tuple[BackendSpec, ...] = parse_chain(model, registry=self.registry)
+        self.specs: tuple[BackendSpec, ...] = parse_chain(model, registry=self.registry, trusted=trusted)
+        self.trusted = trusted
         self.top_n = check_top_n(top_n, ConfigError)
         self.score_threshold = check_threshold(score_threshold)
         self.min_results = check_min_results(min_results, self.top_n)

@@ -29,6 +29,7 @@ class CohereBackend(HostedBackend):
     default_model: ClassVar[str | None] = "rerank-v3.5"
     sdk_loggers: ClassVar[tuple[str, ...]] = ("fern",)
     key_env: ClassVar[tuple[str, ...]] = ("CO_API_KEY", "COHERE_API_KEY")
+    default_urls: ClassVar[tuple[str, ...]] = ("https://api.cohere.com", "https://api.cohere.ai")
     options: ClassVar[dict[str, Option]] = {
         **network_options(max_docs_per_request=1000, max_length=False),
         "max_tokens_per_doc": Option(int, None, "tokens Cohere reads per document (its default: 4096); longer "

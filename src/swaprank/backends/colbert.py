@@ -120,7 +120,9 @@ class ColBERTBackend(Backend):
                             "repeated candidate is encoded once; 0: off", minimum=0),
         "dtype": Option(str, None, "torch weights dtype", choices=("float32", "float16", "bfloat16")),
         **window_options(),
-        "trust_remote_code": Option(bool, False, "allow custom model code from the hub"),
+        "trust_remote_code": Option(bool, False, "allow custom model code from the hub",
+                                     risk="runs-code",
+                                     risk_reason="runs Python shipped with the model (its repository or directory)"),
         "instruction": Option(str, None, "accepted for chains that set one everywhere; ColBERT models take "
                               "no instruction, so it is ignored with one warning"),
     }

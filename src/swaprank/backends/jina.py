@@ -26,6 +26,7 @@ class JinaBackend(JsonRerankBackend):
     vendor: ClassVar[str] = "jina"
     default_model: ClassVar[str | None] = "jina-reranker-v2-base-multilingual"
     key_env: ClassVar[tuple[str, ...]] = ("JINA_API_KEY", "JINAAI_API_KEY")
+    default_urls: ClassVar[tuple[str, ...]] = (JINA_URL,)
     # Documented context windows (query + document) of Jina's rerankers (jina.ai model cards).
     model_limits: ClassVar[dict[str, int]] = {
         "jina-reranker-v2-base-multilingual": 1024, "jina-reranker-m0": 10_240,

@@ -28,7 +28,8 @@ def length_options(*, max_length: bool = True) -> dict[str, Option]:
                                        "the model's documented window (TEI: the server's /info); unknown: no "
                                        "client-side windows", minimum=8)
     options["tokenizer"] = Option(str, None, "tokenizer.json, model directory or cached hub id to count tokens "
-                                  "with; default: the model's, if in the local cache, else an estimate")
+                                  "with; default: the model's, if in the local cache, else an estimate",
+                                  risk="reads-files", risk_reason="loads a tokenizer file or directory from disk")
     return options
 
 

@@ -32,6 +32,7 @@ from swaprank.backends.hosted import (
     nvcf,
     request_id_from,
 )
+from swaprank.backends.hosted.options import SENDS_CREDENTIALS
 from swaprank.backends.hosted.urls import route_url
 from swaprank.specs import BackendSpec, Option
 
@@ -47,6 +48,7 @@ class NvidiaBackend(JsonRerankBackend):
     vendor: ClassVar[str] = "nvidia"
     default_model: ClassVar[str | None] = "nvidia/llama-nemotron-rerank-1b-v2"
     key_env: ClassVar[tuple[str, ...]] = ("NVIDIA_API_KEY",)
+    default_urls: ClassVar[tuple[str, ...]] = (NVIDIA_URL, NVCF_STATUS_URL)
     # Max tokens per (query, passage) pair, from the NIM support matrices (docs.nvidia.com/nim/
     # nemo-retriever/text-reranking). llama-3.2-nv-rerankqa-1b-v2 is 8192 on optimized profiles
     # but 4096 on a self-hosted non-optimized one: set max_length=4096 there.
@@ -59,7 +61,7 @@ class NvidiaBackend(JsonRerankBackend):
         # 512 passages per request: the documented NIM request limit.
         **network_options(max_docs_per_request=512),
         "base_url": Option(str, None, "a self-hosted NIM (http://host:8000, .../v1 or .../v1/ranking) instead of the "
-                           "API catalog; the key is then optional"),
+                           "API catalog; the key is then optional", **SENDS_CREDENTIALS),
         **activation_option("sigmoid"),
         "truncate": Option(str, None, "END: cut pairs over the model's window (from the passage's end); NONE: "
                            "reject them; default: the server's (model dependent)", choices=("NONE", "END")),

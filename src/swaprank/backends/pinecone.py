@@ -34,6 +34,7 @@ class PineconeBackend(HostedBackend):
     default_model: ClassVar[str | None] = "bge-reranker-v2-m3"
     sdk_loggers: ClassVar[tuple[str, ...]] = ("pinecone",)
     key_env: ClassVar[tuple[str, ...]] = ("PINECONE_API_KEY",)
+    default_urls: ClassVar[tuple[str, ...]] = (PINECONE_URL,)
     # Max tokens per query + document pair (same source as PINECONE_MAX_DOCUMENTS).
     model_limits: ClassVar[dict[str, int]] = {"bge-reranker-v2-m3": 1024, "cohere-rerank-3.5": 40_000,
                                               "pinecone-rerank-v0": 512}

@@ -25,6 +25,7 @@ from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
 
 from swaprank.backends.contract import Backend, ForeignBackend, missing_methods
+from swaprank.redaction import show_word
 from swaprank.types import ConfigError
 
 if TYPE_CHECKING:
@@ -163,7 +164,8 @@ class Registry:
             with self._lock:
                 return self._registered.setdefault(name, loaded)
         aliases = ", ".join(f"{a}={b}" for a, b in sorted(ALIASES.items()))
-        raise ConfigError(f"unknown backend {name!r}; valid backends: {', '.join(self.names())} (aliases: {aliases})")
+        raise ConfigError(f"unknown backend {show_word(name)!r}; valid backends: {', '.join(self.names())} "
+                          f"(aliases: {aliases})")
 
     def _plugin_entry_points(self) -> dict[str, Any]:
         if not self._entry_points:

@@ -20,6 +20,7 @@ from pydantic import SecretStr
 
 from swaprank.backends.hosted import Part, dig, network_options, positive_int, ranked_scores, request_id_from
 from swaprank.backends.hosted.selfhosted import SelfHostedBackend
+from swaprank.redaction import redact_config
 from swaprank.specs import BackendSpec, Option
 from swaprank.types import ConfigError, Usage
 from swaprank.windows import Limit
@@ -29,6 +30,8 @@ class TEIBackend(SelfHostedBackend):
     vendor: ClassVar[str] = "tei"
     default_model: ClassVar[str | None] = None  # the "model" is the server URL
     model_hint: ClassVar[str] = "none: the model part is the server URL"
+    # The model part says where documents (and a key given in code) go: refused when untrusted.
+    model_is_address: ClassVar[bool] = True
     options: ClassVar[dict[str, Option]] = {
         **network_options(max_docs_per_request=32, base_url=False),
         "truncate": Option(bool, True, "let TEI cut pairs longer than the model's window (false: fail instead)"),
@@ -43,8 +46,9 @@ class TEIBackend(SelfHostedBackend):
         """The model part is the server's URL (checked before any HTTP client exists)."""
         parsed = urlparse(spec.model)
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise ConfigError(f"tei needs the server URL as its model, like tei:http://127.0.0.1:8080; "
-                              f"got {spec.model!r}")
+            # The value itself is not echoed: a malformed address may still carry credentials.
+            raise ConfigError("tei needs the server URL as its model, like tei:http://127.0.0.1:8080; got "
+                              f"{redact_config(spec.model)!r}")
         return spec.model
 
     def server_limit(self) -> Limit | None:

@@ -27,6 +27,7 @@ class VoyageBackend(HostedBackend):
     default_model: ClassVar[str | None] = "rerank-2.5"
     sdk_loggers: ClassVar[tuple[str, ...]] = ("voyage",)
     key_env: ClassVar[tuple[str, ...]] = ("VOYAGE_API_KEY",)
+    default_urls: ClassVar[tuple[str, ...]] = ("https://api.voyageai.com/v1",)
     # Documented query + document token limits (docs.voyageai.com, "Rerankers").
     model_limits: ClassVar[dict[str, int]] = {
         "rerank-2.5": 32_000, "rerank-2.5-lite": 32_000, "rerank-2": 16_000, "rerank-2-lite": 8_000,

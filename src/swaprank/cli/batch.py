@@ -16,7 +16,9 @@ import json
 import sys
 from pathlib import Path
 
+from swaprank import parse_chain
 from swaprank.batch.job import DEFAULT_BATCH_SIZE
+from swaprank.cli.options import add_untrusted_argument, model_argument
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,6 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", type=Path, required=True,
                         help="output directory of Parquet parts (created; rerun with the same one to resume)")
     parser.add_argument("--model", default=None, help="config string (default: $SWAPRANK_MODEL)")
+    add_untrusted_argument(parser)
     parser.add_argument("--address", default=None,
                         help="Ray cluster to join (ray://HOST:10001, HOST:6379 or 'auto'); default: an embedded Ray")
     parser.add_argument("--num-actors", type=int, default=1, help="model replicas (Ray actors), default 1")
@@ -43,6 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from swaprank.batch.job import BatchSettings, run_batch
 
+    if args.untrusted_model:  # checked here, before Ray starts: the actors parse the same string
+        parse_chain(model_argument(args), trusted=False)
     settings = BatchSettings(input=args.input, output=args.output, model=args.model, address=args.address,
                              num_actors=args.num_actors, batch_size=args.batch_size,
                              cpus_per_actor=args.cpus_per_actor, keep_text=not args.no_text, limit=args.limit,

@@ -7,7 +7,17 @@ and a policy option added to the Reranker reaches every command at once.
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
+
+UNTRUSTED_HELP = ("parse the model config string (--model, or $SWAPRANK_MODEL) as untrusted: options that run code, "
+                  "read local files or send a key elsewhere (trust_remote_code, base_url, tokenizer, a local model "
+                  "path...) are refused (docs/design.md, 'Security')")
+
+
+def add_untrusted_argument(parser: argparse.ArgumentParser) -> None:
+    """``--untrusted-model``: for a config string a wrapper took from a less trusted source."""
+    parser.add_argument("--untrusted-model", action="store_true", help=UNTRUSTED_HELP)
 
 
 def add_model_arguments(parser: argparse.ArgumentParser, *, policy: bool = False) -> None:
@@ -16,6 +26,7 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, policy: bool = False
     parser.add_argument("--model", default=None, help="config string (default: $SWAPRANK_MODEL)")
     parser.add_argument("--top-n", type=int, default=None)
     parser.add_argument("--score-threshold", type=float, default=None)
+    add_untrusted_argument(parser)
     if policy:
         parser.add_argument("--min-results", type=int, default=0,
                             help="keep at least this many documents when --score-threshold drops more")
@@ -29,4 +40,15 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, policy: bool = False
 def reranker_options(args: argparse.Namespace) -> dict[str, Any]:
     """The Reranker keyword arguments among ``args`` (only those the command defined)."""
     names = ("top_n", "score_threshold", "min_results", "fuse", "on_error", "cache_size")
-    return {name: getattr(args, name) for name in names if hasattr(args, name)}
+    options = {name: getattr(args, name) for name in names if hasattr(args, name)}
+    if getattr(args, "untrusted_model", False):
+        options["trusted"] = False
+    return options
+
+
+def model_argument(args: argparse.Namespace) -> str | None:
+    """``--model``, else (with ``--untrusted-model``, which covers it too) ``$SWAPRANK_MODEL``; None lets
+    the Reranker read the environment itself (as trusted)."""
+    if args.model or not getattr(args, "untrusted_model", False):
+        return args.model
+    return os.environ.get("SWAPRANK_MODEL") or None

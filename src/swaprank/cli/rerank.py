@@ -12,7 +12,7 @@ import sys
 from typing import Any
 
 from swaprank import Reranker
-from swaprank.cli.options import add_model_arguments, reranker_options
+from swaprank.cli.options import add_model_arguments, model_argument, reranker_options
 from swaprank.types import InvalidInputError
 
 
@@ -40,7 +40,7 @@ def _read_stdin() -> list[Any]:
 
 def run(args: argparse.Namespace) -> int:
     documents = args.documents or _read_stdin()
-    reranker = Reranker(args.model, **reranker_options(args))
+    reranker = Reranker(model_argument(args), **reranker_options(args))
     result = reranker.rerank(args.query, documents)
     for hit in result:
         print(json.dumps({"index": hit.index, "score": hit.score, "raw_score": hit.raw_score,

@@ -23,6 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, type=Path, help="a BEIR folder (candidates come from BM25)")
     parser.add_argument("--split", default="test")
     parser.add_argument("--model", action="append", required=True, metavar="CONFIG", help="config string; repeatable")
+    parser.add_argument("--untrusted-model", action="store_true",
+                        help="parse every --model as an untrusted config string: options that run code, read local "
+                             "files or send a key elsewhere are refused (docs/design.md, 'Security')")
     parser.add_argument("--queries", type=int, default=5, help="timed queries (default: 5)")
     parser.add_argument("--candidates", type=int, default=100, help="documents per query (default: 100)")
     parser.add_argument("--out", type=Path, default=None, help="also write the results as JSON here")
@@ -39,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         if args.queries <= 0 or args.candidates <= 0:
             raise SwapRankError("--queries and --candidates must be positive")
         for model in args.model:
-            parse_chain(model)
+            parse_chain(model, trusted=not args.untrusted_model)
         dataset = load_beir(args.data, args.split).head(args.queries)
     except (SwapRankError, OSError) as exc:
         print(f"swaprank bench: error: {exc}", file=sys.stderr)

@@ -55,6 +55,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(each pair is scored once) (default: 100)")
     parser.add_argument("--model", action="append", default=[], metavar="CONFIG",
                         help="a swaprank config string, e.g. cross-encoder:<path> or cohere:rerank-v3.5; repeatable")
+    parser.add_argument("--untrusted-model", action="store_true",
+                        help="parse every --model as an untrusted config string: options that run code, read local "
+                             "files or send a key elsewhere are refused (docs/design.md, 'Security')")
     parser.add_argument("--fuse", choices=["rrf"], default=None,
                         help="also report each reranked row fused with its first stage by RRF (Reranker(fuse='rrf'))")
     parser.add_argument("--rrf-k", type=int, default=60, help="RRF constant for hybrid and --fuse (default: 60)")
@@ -98,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
     depths = sorted(set(args.candidates))
     try:
         for model in args.model:
-            parse_chain(model)  # a typo fails now, not after the first stage has run for minutes
+            # A typo (or, with --untrusted-model, a refused option) fails now, not after the first stage ran.
+            parse_chain(model, trusted=not args.untrusted_model)
         if args.queries is not None and args.queries <= 0:
             raise SwapRankError(f"--queries must be positive, got {args.queries}")
         dataset = load_beir(args.data, args.split).head(args.queries)

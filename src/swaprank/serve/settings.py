@@ -19,7 +19,8 @@ DEFAULT_API_KEY_ENV = "SWAPRANK_SERVE_API_KEY"
 
 @dataclass(frozen=True)
 class ServeSettings:
-    """Everything ``create_app`` needs; every field has the CLI flag of the same name.
+    """Everything ``create_app`` needs; every field has the CLI flag of the same name (``trusted``:
+    ``--untrusted-model`` sets it False, for a model string a wrapper did not write).
 
     Limits: ``max_documents`` per request (a larger request gets 413 ``too_many_documents``),
     ``max_body_bytes`` per request body (413 ``body_too_large``, counted on the streamed body, so a
@@ -30,8 +31,8 @@ class ServeSettings:
     each request on its own as it arrives.
 
     Reranker policy (``top_n``, ``score_threshold``, ``min_results``, ``fuse``, ``on_error``,
-    ``cache_size``) is passed to :class:`swaprank.Reranker` unchanged; a request's ``top_n`` wins over
-    the server's ``top_n``.
+    ``cache_size``, ``trusted``) is passed to :class:`swaprank.Reranker` unchanged; a request's ``top_n``
+    wins over the server's ``top_n``.
     """
 
     model: str
@@ -54,9 +55,13 @@ class ServeSettings:
     fuse: Literal["rrf"] | None = None
     on_error: Literal["raise", "passthrough"] = "raise"
     cache_size: int = 0
+    # False: ``model`` comes from a less trusted source (``--untrusted-model``); risky options are refused.
+    trusted: bool = True
 
     def __post_init__(self) -> None:
-        parse_chain(self.model)  # a bad spec fails here, before a port is bound
+        if not isinstance(self.trusted, bool):
+            raise ConfigError(f"trusted must be True or False, got {self.trusted!r}")
+        parse_chain(self.model, trusted=self.trusted)  # a bad spec fails here, before a port is bound
         for name in ("max_documents", "max_body_bytes", "max_batch_pairs"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -81,4 +86,4 @@ class ServeSettings:
     def reranker_options(self) -> dict[str, Any]:
         """The keyword arguments of :class:`swaprank.Reranker` this service applies to every request."""
         return {"top_n": self.top_n, "score_threshold": self.score_threshold, "min_results": self.min_results,
-                "fuse": self.fuse, "on_error": self.on_error, "cache_size": self.cache_size}
+                "fuse": self.fuse, "on_error": self.on_error, "cache_size": self.cache_size, "trusted": self.trusted}

@@ -41,7 +41,8 @@ class CrossEncoderBackend(Backend):
                             choices=("fp32", "bf16")),
         "quantize": Option(str, "none", "int8: a quantized artifact (onnx or openvino)", choices=("none", "int8")),
         "calibration": Option(str, None, "JSON lines of {\"query\", \"text\"} pairs to calibrate int8 on "
-                              "(default: a built-in generic sample)"),
+                              "(default: a built-in generic sample)", risk="reads-files",
+                              risk_reason="reads a local file"),
         "threads": Option(int, None, "CPU threads; default: physical cores (on torch: process-wide, "
                           "torch.set_num_threads)", minimum=1),
         "parity_max_diff": Option(float, None, "largest |score difference| vs fp32 an export may show on the "
@@ -56,7 +57,9 @@ class CrossEncoderBackend(Backend):
         **window_options(),
         "activation": Option(str, "auto", "how raw outputs map to [0, 1]: auto | sigmoid | identity",
                              choices=("auto", "sigmoid", "identity")),
-        "trust_remote_code": Option(bool, False, "allow custom model code from the hub"),
+        "trust_remote_code": Option(bool, False, "allow custom model code from the hub",
+                                     risk="runs-code",
+                                     risk_reason="runs Python shipped with the model (its repository or directory)"),
         "instruction": Option(str, None, "task instruction for models that take one (LLM rerankers such as "
                               "Qwen3-Reranker: their chat template's system/Instruct slot); other models "
                               "warn once and score without it"),

@@ -30,6 +30,7 @@ from swaprank.backends.hosted.answers import Part, request_id_from
 from swaprank.backends.hosted.base import HostedBackend
 from swaprank.backends.hosted.errors import MESSAGE_LIMIT, HTTPStatusFailure
 from swaprank.backends.hosted.logs import redact_sdk_logs, watch_secrets
+from swaprank.backends.hosted.options import SENDS_CREDENTIALS
 from swaprank.backends.optional import require
 from swaprank.redaction import MASK, redact_text
 from swaprank.specs import BackendSpec, Option
@@ -48,9 +49,11 @@ _SESSIONS_LOCK = threading.Lock()
 def aws_options() -> dict[str, Option]:
     """The options of an AWS backend, merged after ``network_options()`` (``base_url`` replaced in place)."""
     return {
-        "base_url": Option(str, None, "endpoint URL instead of the region's (a VPC interface endpoint, a proxy)"),
+        "base_url": Option(str, None, "endpoint URL instead of the region's (a VPC interface endpoint, a proxy)",
+                           **SENDS_CREDENTIALS),
         "region": Option(str, None, "AWS region; default: AWS_REGION, AWS_DEFAULT_REGION or the profile's region"),
-        "profile": Option(str, None, "named profile of the AWS config/credentials files (default: the chain's)"),
+        "profile": Option(str, None, "named profile of the AWS config/credentials files (default: the chain's)",
+                          risk="sends-credentials", risk_reason="chooses which AWS credentials sign the requests"),
     }
 
 
@@ -86,6 +89,9 @@ class AwsBackend(HostedBackend):
     """
 
     uses_api_key: ClassVar[bool] = False  # AWS credentials, never an api_key: a chain's key goes elsewhere
+    # The credential chain is the process's own: a base_url other than loopback must be approved
+    # (SWAPRANK_ALLOWED_HOSTS), as for an env key; the region's endpoint is used without one.
+    ambient_credentials: ClassVar[bool] = True
     credentials_source: ClassVar[str] = ("the AWS credential chain (`AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`, "
                                          "`profile`, SSO, IAM role), never `api_key=`")
     service: ClassVar[str]
@@ -108,6 +114,9 @@ class AwsBackend(HostedBackend):
             self._credentials = self._session.get_credentials()
         except (exc.ProfileNotFound, exc.UnknownRegionError) as error:
             raise ConfigError(f"{self.vendor}: {error}") from None
+
+    def credentials_label(self) -> str:
+        return "AWS"
 
     def _connect(self) -> None:
         """Credentials checked, the client built, the secrets watched: after the subclass's own checks."""

@@ -20,6 +20,7 @@ import asyncio
 import contextvars
 import logging
 import math
+import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, wait
 from contextlib import contextmanager
@@ -33,6 +34,7 @@ from swaprank.backends.contract import Backend, Scores, sigmoid
 from swaprank.backends.credentials import resolve_api_key
 from swaprank.backends.hosted.answers import Part
 from swaprank.backends.hosted.errors import MESSAGE_LIMIT, HTTPStatusFailure, Retryable, error_for_status, unwrap
+from swaprank.backends.hosted.hosts import check_destination, host_of
 from swaprank.backends.hosted.logs import redact_sdk_logs
 from swaprank.backends.hosted.loops import PerLoop, gather_or_cancel
 from swaprank.backends.hosted.options import PLACEHOLDER_KEY, Activation
@@ -70,6 +72,11 @@ class HostedBackend(LengthLimits, Backend):
     """
 
     key_env: ClassVar[tuple[str, ...]] = ()
+    # Where the vendor's API is when no base_url is given: an env key may always go to these hosts
+    # (swaprank.backends.hosted.hosts); self-hosted servers have none.
+    default_urls: ClassVar[tuple[str, ...]] = ()
+    # Credentials the process holds whatever the arguments (the AWS chain): checked like an env key.
+    ambient_credentials: ClassVar[bool] = False
     # Loggers the vendor SDK writes response bodies to; keys are scrubbed from their records.
     sdk_loggers: ClassVar[tuple[str, ...]] = ()
     # SDK exception types meaning "timed out" / "could not talk to the server"; set by subclasses
@@ -85,6 +92,7 @@ class HostedBackend(LengthLimits, Backend):
         super().__init__(spec)
         self._owned: list[Closable] = []
         self._api_key = resolve_api_key(api_key, self.key_env)
+        self._check_key_destination(from_environment=api_key is None and self._api_key is not None)
         if self._api_key is None and self.key_required():
             names = " or ".join(self.key_env)
             raise AuthenticationError(
@@ -118,6 +126,30 @@ class HostedBackend(LengthLimits, Backend):
         await asyncio.to_thread(Backend.close, self)
 
     # -------------------------------------------------------------- for subclasses
+
+    def endpoint_url(self) -> str | None:
+        """The address the config string chose (``base_url``), or None: the vendor's own."""
+        return self.option("base_url") if "base_url" in (self.options or {}) else None
+
+    def vendor_hosts(self) -> tuple[str, ...]:
+        """The hosts of the vendor's own API (always approved for its key)."""
+        return tuple(host for host in (host_of(url) for url in self.default_urls) if host)
+
+    def _check_key_destination(self, *, from_environment: bool) -> None:
+        """The one place a credential the config string did not choose meets the address it chose:
+        an env key (or the AWS chain) goes only to an approved host (swaprank.backends.hosted.hosts)."""
+        url = self.endpoint_url()
+        if not url or not (from_environment or self.ambient_credentials):
+            return
+        if self.ambient_credentials:
+            credential, in_code = f"the {self.credentials_label()} credentials of this process", ""
+        else:
+            source = next((name for name in self.key_env if os.environ.get(name)), " or ".join(self.key_env))
+            credential, in_code = f"the key in ${source}", "pass the key in code (api_key=...)"
+        check_destination(self.vendor, url, self.vendor_hosts(), credential, in_code=in_code)
+
+    def credentials_label(self) -> str:
+        return self.vendor
 
     def key_required(self) -> bool:
         """Keys are needed for the vendor's own endpoint; a self-hosted ``base_url`` may do without."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from swaprank.backends.limits import length_options
 from swaprank.specs import Option
@@ -14,6 +14,11 @@ ACTIVATIONS: tuple[Activation, ...] = ("identity", "sigmoid")
 
 # SDKs that refuse to send without a key get this for a self-hosted base_url that needs none.
 PLACEHOLDER_KEY = "EMPTY"
+
+# How every hosted ``base_url`` is marked (docs/design.md, "Security"); the key itself is guarded
+# too: one from the environment goes only to an approved host (swaprank.backends.hosted.hosts).
+SENDS_CREDENTIALS: dict[str, Any] = {"risk": "sends-credentials",
+                                     "risk_reason": "the documents, and the backend's key, go to this address"}
 
 
 def activation_option(default: Activation) -> dict[str, Option]:
@@ -43,7 +48,8 @@ def network_options(*, max_docs_per_request: int, base_url: bool = True, max_len
         "max_concurrency": Option(int, 16, "requests in flight at once per backend", minimum=1),
     }
     if base_url:
-        options["base_url"] = Option(str, None, "self-hosted or proxy endpoint instead of the vendor's")
+        options["base_url"] = Option(str, None, "self-hosted or proxy endpoint instead of the vendor's",
+                                     **SENDS_CREDENTIALS)
     # Accepted everywhere, so one instruction can be written on every member of a chain; a rerank API
     # without an instruction field ignores it, with one warning (never silently).
     options["instruction"] = Option(str, None, "task instruction: llm: puts it in its prompt, instruction-following "

@@ -79,6 +79,7 @@ class SelfHostedBackend(JsonRerankBackend):
     """
 
     example_url: ClassVar[str]  # how the error for a missing base_url writes one
+    default_urls: ClassVar[tuple[str, ...]] = ()  # no vendor host: an env key goes only where approved
 
     def __init__(self, spec: BackendSpec, *, api_key: SecretStr | str | None = None) -> None:
         self.server_url = self.check_address(spec)  # before any HTTP client
@@ -87,6 +88,9 @@ class SelfHostedBackend(JsonRerankBackend):
     def check_address(self, spec: BackendSpec) -> str:
         """The server's address, checked; ``base_url`` unless the backend takes it elsewhere (TEI)."""
         return self_hosted_url(self.vendor, spec, self.example_url)
+
+    def endpoint_url(self) -> str | None:
+        return self.server_url  # checked before the key is: see HostedBackend._check_key_destination
 
     def key_required(self) -> bool:
         return False  # a key is sent only when given (the server's --api-key)

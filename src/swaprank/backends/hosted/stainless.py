@@ -19,6 +19,7 @@ from swaprank.backends.hosted.answers import Part, Ranking, request_id_from
 from swaprank.backends.hosted.base import HostedBackend
 from swaprank.backends.hosted.clients import SdkClients
 from swaprank.backends.hosted.errors import MESSAGE_LIMIT, HTTPStatusFailure
+from swaprank.backends.hosted.hosts import host_of
 from swaprank.backends.hosted.sdk_errors import ResponseStatus
 from swaprank.backends.optional import require
 from swaprank.specs import BackendSpec
@@ -46,6 +47,9 @@ class StainlessBackend(HostedBackend):
         sync_name, async_name = self.client_classes
         self._clients = self.own(SdkClients(self._build, getattr(self._sdk, sync_name), getattr(self._sdk, async_name),
                                    follow_redirects=True))
+
+    def vendor_hosts(self) -> tuple[str, ...]:
+        return (*super().vendor_hosts(), *(h for h in (host_of(self.default_base_url),) if h))
 
     def base_url(self) -> str:
         """The URL given to the SDK; always explicit, so the SDK's ``*_BASE_URL`` env var never redirects keys."""

@@ -49,6 +49,7 @@ class LLMBackend(HostedBackend):
     model_hint: ClassVar[str] = "none: the chat model's name (`gpt-4o-mini`, `qwen2.5:7b`...)"
     sdk_loggers: ClassVar[tuple[str, ...]] = ("openai", "httpx2", "httpcore2")  # recent openai releases speak httpx2
     key_env: ClassVar[tuple[str, ...]] = ("OPENAI_API_KEY",)
+    default_urls: ClassVar[tuple[str, ...]] = ("https://api.openai.com/v1",)
     options: ClassVar[dict[str, Option]] = OPTIONS
 
     def __init__(self, spec: BackendSpec, *, api_key: SecretStr | str | None = None) -> None:

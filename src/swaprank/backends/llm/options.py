@@ -7,6 +7,7 @@ request, listwise a window, so ``window_size`` is what sizes a request.
 from __future__ import annotations
 
 from swaprank.backends.hosted import network_options as _network_options
+from swaprank.backends.hosted.options import SENDS_CREDENTIALS
 from swaprank.specs import Option
 
 MODES = ("listwise", "pointwise")
@@ -24,7 +25,7 @@ def network_options() -> dict[str, Option]:
     # A local server answers a few requests at a time; more only queue there, towards the timeout.
     options["max_concurrency"] = Option(int, 4, "chat requests in flight at once per backend", minimum=1)
     options["base_url"] = Option(str, None, "OpenAI-compatible endpoint, e.g. http://127.0.0.1:11434/v1 (Ollama); "
-                                 "default: OpenAI's")
+                                 "default: OpenAI's", **SENDS_CREDENTIALS)
     return options
 
 
