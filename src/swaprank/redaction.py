@@ -11,11 +11,22 @@ anything copied into user data or traces gets :func:`spec_label` (``backend:mode
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
-if TYPE_CHECKING:
-    from swaprank.specs import BackendSpec
+
+class BackendSpec(Protocol):
+    """What this module reads of a ``swaprank.specs.BackendSpec`` (a protocol, so the low-level
+    redaction module imports nothing of the config layer that itself uses it)."""
+
+    @property
+    def backend(self) -> str: ...
+
+    @property
+    def model(self) -> str: ...
+
+    @property
+    def options(self) -> tuple[tuple[str, Any], ...]: ...
 
 MASK = "***"
 # Option and query-parameter names whose values are secrets, matched on the name lower-cased with its
@@ -119,7 +130,8 @@ def redacted_spec(spec: BackendSpec) -> str:
     model = redact_url(spec.model) if "://" in spec.model else spec.model
     # str() is format_spec: the masked copy is built from the spec's own class, so this module (which
     # specs imports for Option's error messages) imports nothing back.
-    return str(type(spec)(spec.backend, model, options))
+    rebuilt: Any = type(spec)
+    return str(rebuilt(spec.backend, model, options))
 
 
 def redacted_chain(specs: tuple[BackendSpec, ...]) -> str:

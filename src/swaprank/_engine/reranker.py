@@ -15,17 +15,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Generator, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import SecretStr
 
 from swaprank._engine.cache import ScoreCache
 from swaprank._engine.plan import Plan, TopN, pool_windows
+from swaprank._engine.steps import Done, Prepare, Prepared, Score, Steps, advance
 from swaprank._engine.validation import DocumentInput, check_min_results, check_scores, check_threshold, check_top_n
-from swaprank.backends.contract import Backend, BackendInfo, Request, Scores
+from swaprank.backends.contract import Backend, BackendInfo, Scores
 from swaprank.backends.registry import Registry, default_registry
 from swaprank.config import parse_chain
 from swaprank.redaction import chain_label, redact_text, redacted_chain, redacted_spec, spec_label
@@ -41,7 +41,7 @@ from swaprank.types import (
     MissingDependencyError,
     RerankResult,
 )
-from swaprank.windows import Expansion, expand, log_long_documents
+from swaprank.windows import expand, log_long_documents
 
 logger = logging.getLogger("swaprank")
 
@@ -49,42 +49,6 @@ OnError = Literal["raise", "passthrough"]
 ApiKey = SecretStr | str | Mapping[str, SecretStr | str] | None
 
 RRF_K = 60
-
-
-@dataclass(frozen=True)
-class _Prepare:
-    """I/O step: the live backend for ``spec``, its info and the windowed requests (blocking work)."""
-
-    spec: BackendSpec
-    requests: list[tuple[str, list[str]]]
-
-
-@dataclass(frozen=True)
-class _Score:
-    """I/O step: the backend's scores for ``requests``."""
-
-    backend: Backend
-    requests: list[Request]
-
-
-@dataclass(frozen=True)
-class _Done:
-    """The decisions are over: the call's results."""
-
-    results: list[RerankResult]
-
-
-_Step = _Prepare | _Score
-_Prepared = tuple[Backend, BackendInfo, list[Expansion]]
-_Steps = Generator[_Step, Any, list[RerankResult]]
-
-
-def _advance(steps: _Steps, outcome: Any, error: Exception | None) -> _Step | _Done:
-    """Hand the last I/O's outcome (or its error) to the decisions; the next I/O step, or the end."""
-    try:
-        return steps.send(outcome) if error is None else steps.throw(error)
-    except StopIteration as done:
-        return _Done(done.value)
 
 
 class Reranker:
@@ -309,48 +273,48 @@ class Reranker:
 
     # ------------------------------------------------------------- decisions (once) and the two I/O loops
 
-    def _steps(self, plan: Plan, span: CallSpan) -> _Steps:
+    def _steps(self, plan: Plan, span: CallSpan) -> Steps:
         """Every decision of a call: which backend next, what to score, how to finish or fall back."""
         if not plan.requests:
             return plan.finish(self, None, None)
         for spec in self.specs:
             try:
-                prepared: _Prepared = yield _Prepare(spec, plan.requests)
+                prepared: Prepared = yield Prepare(spec, plan.requests)
                 backend, info, expansions = prepared
                 requests: list[tuple[str, list[str]]] = [(e.query, e.texts) for e in expansions]
                 cache = self._cache_for(info, requests)
                 todo = cache.missing(spec, requests) if cache is not None else requests
-                fresh = (yield _Score(backend, list(todo))) if todo else []
+                fresh = (yield Score(backend, list(todo))) if todo else []
                 scores = self._merge(spec, requests, todo, fresh, cache)
                 return plan.finish(self, spec, pool_windows(expansions, scores), expansions, info.label)
             except Exception as exc:  # typed or not, every failure goes through the policy
                 plan.errors.append(self._note_failure(spec, exc, span))
         return plan.fail(self)
 
-    def _drive(self, steps: _Steps) -> list[RerankResult]:
-        step = _advance(steps, None, None)
-        while not isinstance(step, _Done):
+    def _drive(self, steps: Steps) -> list[RerankResult]:
+        step = advance(steps, None, None)
+        while not isinstance(step, Done):
             try:
-                outcome, error = (self._prepare(step) if isinstance(step, _Prepare)
+                outcome, error = (self._prepare(step) if isinstance(step, Prepare)
                                   else step.backend.score_many(step.requests)), None
             except Exception as exc:
                 outcome, error = None, exc
-            step = _advance(steps, outcome, error)
+            step = advance(steps, outcome, error)
         return step.results
 
-    async def _adrive(self, steps: _Steps) -> list[RerankResult]:
-        step = _advance(steps, None, None)
-        while not isinstance(step, _Done):
+    async def _adrive(self, steps: Steps) -> list[RerankResult]:
+        step = advance(steps, None, None)
+        while not isinstance(step, Done):
             try:
                 # Loading a model, tokenizing long documents and a server's first /info are blocking work.
-                outcome, error = (await asyncio.to_thread(self._prepare, step) if isinstance(step, _Prepare)
+                outcome, error = (await asyncio.to_thread(self._prepare, step) if isinstance(step, Prepare)
                                   else await step.backend.ascore_many(step.requests)), None
             except Exception as exc:
                 outcome, error = None, exc
-            step = _advance(steps, outcome, error)
+            step = advance(steps, outcome, error)
         return step.results
 
-    def _prepare(self, step: _Prepare) -> _Prepared:
+    def _prepare(self, step: Prepare) -> Prepared:
         """The backend, what it is, and the requests windowed to its limit (swaprank.windows)."""
         backend = self._backend(step.spec)
         info = backend.info()
