@@ -64,8 +64,17 @@ class ScriptedBackend(Backend):
 class AsyncScriptedBackend(ScriptedBackend):
     """Same scores, with a native async path that never blocks the loop."""
 
+    in_flight: ClassVar[int] = 0
+    most_in_flight: ClassVar[int] = 0
+
     async def ascore(self, query: str, texts: Sequence[str]) -> Scores:
-        await asyncio.sleep(self.option("delay"))
+        cls = AsyncScriptedBackend
+        cls.in_flight += 1
+        cls.most_in_flight = max(cls.most_in_flight, cls.in_flight)
+        try:
+            await asyncio.sleep(self.option("delay"))
+        finally:
+            cls.in_flight -= 1
         return self.score_without_delay(query, texts)
 
     async def ascore_many(self, requests: Sequence[tuple[str, Sequence[str]]]) -> list[Scores]:
