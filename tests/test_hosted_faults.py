@@ -93,11 +93,12 @@ def test_persistent_server_errors_raise_unavailable(server: FakeServer, mode: st
 
 
 def test_slow_answer_times_out_and_is_retried(server: FakeServer, mode: str) -> None:
-    server.script(Fault.slow(2.0))
+    server.script(Fault.slow(5.0))
     rr = warm(reranker(server, timeout=0.2))
     start = time.monotonic()
     assert_correct(rerank(rr, mode))
-    assert time.monotonic() - start < 1.5  # did not wait for the slow answer
+    # A wide margin (a loaded CI machine must not fail it): waiting for the slow answer takes 5 s.
+    assert time.monotonic() - start < 4.0  # did not wait for the slow answer
     assert len(server.requests) == 2
 
 
@@ -109,7 +110,7 @@ def test_persistent_timeouts_raise_unavailable(server: FakeServer, mode: str) ->
     start = time.monotonic()
     with pytest.raises(BackendUnavailableError, match=r"timed out after 0\.3s") as info:
         rerank(rr, mode)
-    assert time.monotonic() - start < 3.0  # three 0.3 s attempts, not one 5 s answer
+    assert time.monotonic() - start < 4.5  # three 0.3 s attempts, not one 5 s answer (wide margin)
     assert (info.value.vendor, info.value.status, info.value.attempts) == (server.vendor, None, 3)
     assert len(server.requests) == 3
 
@@ -144,7 +145,7 @@ def test_retry_after_beyond_the_deadline_fails_fast(server: FakeServer, mode: st
     start = time.monotonic()
     with pytest.raises(RateLimitError) as info:
         rerank(rr, mode)
-    assert time.monotonic() - start < 1.0  # gave up instead of sleeping past the deadline
+    assert time.monotonic() - start < 10.0  # gave up instead of sleeping 30 s past the deadline (wide margin)
     assert info.value.attempts == 1
 
 
@@ -154,7 +155,7 @@ def test_deadline_bounds_the_whole_call(server: FakeServer, mode: str) -> None:
     start = time.monotonic()
     with pytest.raises(BackendUnavailableError):
         rerank(rr, mode)
-    assert time.monotonic() - start < 1.5  # eleven 0.3 s attempts would take 3.3 s
+    assert time.monotonic() - start < 3.0  # eleven 0.3 s attempts would take 3.3 s (wide margin)
     assert len(server.requests) <= 3
 
 
