@@ -88,7 +88,8 @@ class RerankResult(list[RankedDocument]):
     ``backend:model`` alone, safe to copy into documents and traces), what the vendors billed
     (summed over split requests and failed fallback attempts), how many input documents did not fit
     the model's window and were scored in windows (``windowed``) or cut (``truncated``; both counted
-    before ``top_n``), and whether the call fell back to the input order.
+    before ``top_n``), whether the query itself was longer than the model reads and was cut
+    (``query_truncated``), and whether the call fell back to the input order.
 
     The attributes survive the list operations users do: slicing, ``copy()``, ``copy.copy``,
     ``+`` (either side: the result keeps the RerankResult operand's attributes), ``*``, pickling
@@ -102,6 +103,7 @@ class RerankResult(list[RankedDocument]):
     usage: Usage | None
     truncated: int
     windowed: int
+    query_truncated: bool
     passthrough: bool
     error: BaseException | None
 
@@ -114,6 +116,7 @@ class RerankResult(list[RankedDocument]):
         usage: Usage | None = None,
         truncated: int = 0,
         windowed: int = 0,
+        query_truncated: bool = False,
         passthrough: bool = False,
         error: BaseException | None = None,
     ) -> None:
@@ -123,14 +126,15 @@ class RerankResult(list[RankedDocument]):
         self.usage = usage
         self.truncated = truncated
         self.windowed = windowed
+        self.query_truncated = query_truncated
         self.passthrough = passthrough
         self.error = error
 
     def _like(self, documents: Iterable[RankedDocument]) -> RerankResult:
         """``documents`` with this result's attributes."""
         return RerankResult(documents, model=self.model, model_name=self.model_name, usage=self.usage,
-                            truncated=self.truncated, windowed=self.windowed, passthrough=self.passthrough,
-                            error=self.error)
+                            truncated=self.truncated, windowed=self.windowed, query_truncated=self.query_truncated,
+                            passthrough=self.passthrough, error=self.error)
 
     @overload
     def __getitem__(self, index: SupportsIndex) -> RankedDocument: ...
@@ -199,6 +203,17 @@ class UnapprovedHostError(ConfigError):
 
 class InvalidInputError(SwapRankError, ValueError):
     """The query or a document handed to ``rerank`` is unusable (the message names which)."""
+
+
+class RequestTooLargeError(InvalidInputError):
+    """One query's documents would cost the model more than the Reranker's ``max_model_tokens``
+    (``needed`` and ``limit`` are token counts over every pair and window): send fewer or shorter
+    documents, or raise the limit."""
+
+    def __init__(self, message: str, *, needed: int = 0, limit: int = 0) -> None:
+        super().__init__(message)
+        self.needed = needed
+        self.limit = limit
 
 
 class MissingDependencyError(SwapRankError, ImportError):

@@ -29,6 +29,11 @@ Window geometry, measured on SciFact (benchmarks/RESULTS.md 2c):
 first windows are kept, the rest of the document is cut, and the document is counted as truncated
 (never silently).
 
+The query is read whole by every pair, so it is bounded too: at most half of what the model reads
+(``QUERY_SHARE``); a longer query is cut (``RerankResult.query_truncated``), characters first, so a
+megabyte of query costs no more memory than a normal one. ``Expansion.tokens`` is what one request
+costs the model (tokens over every pair and window), which ``Reranker(max_model_tokens=...)`` bounds.
+
 Token counts come from the model's own tokenizer when one is at hand (always for local models;
 for servers, ``tokenizer=`` or the model's files in the local Hugging Face cache), else from
 :class:`CharCounter`, a documented over-estimate.
@@ -53,6 +58,13 @@ Mode = Literal["window", "truncate"]
 Aggregate = Literal["max", "mean"]
 
 MIN_WINDOW = 16  # tokens; below this (a query that fills the model) windows would be noise
+# A query keeps at most this share of what the model reads, so every pair leaves the rest to the
+# document; past it the query is cut (counted in ``RerankResult.query_truncated``, never silently).
+QUERY_SHARE = 0.5
+# No tokenizer makes one token of more than this many characters in practice (BERT's WordPiece gives
+# up on words over 100 characters with one [UNK]): the query is cut to that many characters per token
+# it may keep *before* it is tokenized, so a megabyte of query costs no more than a normal one.
+CHARS_PER_TOKEN_BOUND = 100
 
 
 # ------------------------------------------------------------------ counting tokens
@@ -226,6 +238,8 @@ class Expansion:
     cut: list[bool]
     aggregate: Aggregate = "max"
     measured: bool = True  # False when the backend's limit is unknown: nothing could be counted
+    query_cut: bool = False  # the query was longer than it may be and was cut (see ``QUERY_SHARE``)
+    tokens: int = 0  # what the model reads for this request: tokens over every pair and window (when measured)
 
     @property
     def windowed(self) -> int:
@@ -262,12 +276,13 @@ def expand(query: str, texts: Sequence[str], windowing: Windowing | None) -> Exp
         count = len(texts)
         return Expansion(query, list(texts), list(range(count)), [1] * count, [False] * count, measured=False)
     policy, limit, counter = windowing.policy, windowing.limit, windowing.counter
-    query_tokens = len(counter.offsets([query])[0]) if limit.includes_query else 0
-    fits = limit.tokens - query_tokens - (counter.special_tokens if limit.includes_query else 0)
+    query, query_tokens, query_cut = cut_query(query, counter, limit) if limit.includes_query else (query, 0, False)
+    overhead = query_tokens + (counter.special_tokens if limit.includes_query else 0)  # every pair pays it
+    fits = limit.tokens - overhead
     room = fits - limit.margin  # a window leaves the margin free; a whole document may use it all
     size = min(room, policy.tokens) if policy.tokens is not None else _default_window(room)
     split = policy.mode == "window" and size >= MIN_WINDOW
-    out = Expansion(query, [], [], [], [], policy.aggregate)
+    out = Expansion(query, [], [], [], [], policy.aggregate, query_cut=query_cut)
     for index, (text, offsets) in enumerate(zip(texts, counter.offsets(texts), strict=True)):
         spans = window_spans(len(offsets), size, policy) if split and len(offsets) > fits else None
         if spans is None:
@@ -275,14 +290,27 @@ def expand(query: str, texts: Sequence[str], windowing: Windowing | None) -> Exp
             out.owners.append(index)
             out.windows.append(1)
             out.cut.append(len(offsets) > max(fits, 0))
+            out.tokens += overhead + min(len(offsets), max(fits, 0))
             continue
         kept = spans[: policy.max_windows]
         for start, end in kept:
             out.texts.append(text[offsets[start][0]: offsets[end - 1][1]])
             out.owners.append(index)
+            out.tokens += overhead + end - start
         out.windows.append(len(kept))
         out.cut.append(len(kept) < len(spans))
     return out
+
+
+def cut_query(query: str, counter: TokenCounter, limit: Limit) -> tuple[str, int, bool]:
+    """The query as the model may read it (at most ``QUERY_SHARE`` of the limit), its token count,
+    and whether anything was cut. Cut in characters first, so an enormous query is never tokenized whole."""
+    most = max(1, int(limit.tokens * QUERY_SHARE))
+    head = query[: most * CHARS_PER_TOKEN_BOUND]
+    offsets = counter.offsets([head])[0]
+    if len(offsets) > most:
+        return head[: offsets[most - 1][1]], most, True
+    return head, len(offsets), len(head) < len(query)
 
 
 def _default_window(room: int) -> int:
@@ -312,7 +340,11 @@ def window_spans(n: int, budget: int, policy: WindowPolicy) -> list[tuple[int, i
 
 
 def log_long_documents(model: str, expansions: Sequence[Expansion], limit: Limit | None) -> None:
-    """Once per call: how many documents were windowed and how many were cut."""
+    """Once per call: how many documents were windowed and how many were cut, and any query cut."""
+    queries_cut = sum(e.query_cut for e in expansions)
+    if queries_cut and limit is not None:
+        logger.info("swaprank: %s: %d of %d queries were longer than %d tokens (half of what the model reads) "
+                    "and were cut", model, queries_cut, len(expansions), int(limit.tokens * QUERY_SHARE))
     windowed = sum(e.windowed for e in expansions)
     truncated = sum(e.truncated for e in expansions)
     if not (windowed or truncated):

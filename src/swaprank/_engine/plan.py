@@ -113,7 +113,8 @@ class Plan:
             # The call's cost (failed attempts included) is reported once, on the first query's result.
             usage = self._billed(checked.usage) if slot == 0 else checked.usage
             results.append(RerankResult(ranked[:top_n], model=model, model_name=label, usage=usage,
-                                        truncated=cut, windowed=windowed))
+                                        truncated=cut, windowed=windowed,
+                                        query_truncated=expansion.query_cut if expansion else False))
         return results
 
     def fail(self, rr: Reranker) -> list[RerankResult]:

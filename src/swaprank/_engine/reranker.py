@@ -15,17 +15,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Generator, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Literal
 
 from pydantic import SecretStr
 
+from swaprank._engine import chunks
 from swaprank._engine.cache import ScoreCache
 from swaprank._engine.plan import Plan, TopN, pool_windows
-from swaprank._engine.steps import Done, Prepare, Prepared, Score, Steps, advance
+from swaprank._engine.steps import Done, Prepare, Prepared, Score, Step, Steps, advance
 from swaprank._engine.validation import DocumentInput, check_min_results, check_scores, check_threshold, check_top_n
-from swaprank.backends.contract import Backend, BackendInfo, Scores
+from swaprank.backends.contract import Backend, BackendInfo, Request, Scores
 from swaprank.backends.registry import Registry, default_registry
 from swaprank.config import parse_chain
 from swaprank.redaction import chain_label, redact_text, redacted_chain, redacted_spec, spec_label
@@ -39,9 +40,10 @@ from swaprank.types import (
     ConfigError,
     InvalidInputError,
     MissingDependencyError,
+    RequestTooLargeError,
     RerankResult,
 )
-from swaprank.windows import expand, log_long_documents
+from swaprank.windows import Expansion, expand, log_long_documents
 
 logger = logging.getLogger("swaprank")
 
@@ -65,6 +67,12 @@ class Reranker:
     ``trusted=False`` parses one from a less trusted source, refusing every such option with
     ``UntrustedOptionError`` (docs/design.md, "Security"). ``model=None`` reads ``SWAPRANK_MODEL``,
     the operator's own setting, as trusted.
+
+    Cost bounds, for callers that rerank other people's input (``swaprank serve``): a query whose
+    documents would make the model read more than ``max_model_tokens`` tokens (summed over every pair
+    and window, counted with the model's tokenizer before anything is scored) raises
+    ``RequestTooLargeError``; a local model scores in chunks of ``chunk_chars`` characters, so an
+    async call stops at the next chunk once cancelled and other calls interleave (``_engine.chunks``).
     """
 
     def __init__(
@@ -82,6 +90,8 @@ class Reranker:
         api_key: ApiKey = None,
         registry: Registry | None = None,
         trusted: bool = True,
+        max_model_tokens: int | None = None,
+        chunk_chars: int = chunks.DEFAULT_CHUNK_CHARS,
     ) -> None:
         if not isinstance(trusted, bool):
             raise ConfigError(f"trusted must be True or False, got {type(trusted).__name__}")
@@ -101,6 +111,11 @@ class Reranker:
             raise ConfigError(f"on_error must be 'raise' or 'passthrough', got {on_error!r}")
         if isinstance(cache_size, bool) or not isinstance(cache_size, int) or cache_size < 0:
             raise ConfigError(f"cache_size must be a non-negative int (0 disables the cache), got {cache_size!r}")
+        for name, value in (("max_model_tokens", max_model_tokens), ("chunk_chars", chunk_chars)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ConfigError(f"{name} must be a positive int, got {value!r}")
+        self.max_model_tokens = max_model_tokens
+        self.chunk_chars = chunk_chars
         self.fuse = fuse
         self.rrf_k = rrf_k
         self.cache = ScoreCache(cache_size) if cache_size else None
@@ -281,15 +296,42 @@ class Reranker:
             try:
                 prepared: Prepared = yield Prepare(spec, plan.requests)
                 backend, info, expansions = prepared
+                self._check_cost(plan, expansions)
                 requests: list[tuple[str, list[str]]] = [(e.query, e.texts) for e in expansions]
                 cache = self._cache_for(info, requests)
                 todo = cache.missing(spec, requests) if cache is not None else requests
-                fresh = (yield Score(backend, list(todo))) if todo else []
+                fresh = (yield from self._score(spec, backend, info, list(todo))) if todo else []
                 scores = self._merge(spec, requests, todo, fresh, cache)
                 return plan.finish(self, spec, pool_windows(expansions, scores), expansions, info.label)
             except Exception as exc:  # typed or not, every failure goes through the policy
                 plan.errors.append(self._note_failure(spec, exc, span))
         return plan.fail(self)
+
+    def _score(self, spec: BackendSpec, backend: Backend, info: BackendInfo,
+               todo: list[Request]) -> Generator[Step, Any, Any]:
+        """The backend's answer for ``todo``: a local model's in chunks (``_engine.chunks``), else one step."""
+        if not info.local or info.list_relative_scores:
+            return (yield Score(backend, todo))
+        parts = chunks.split(todo, self.chunk_chars)
+        if len(parts) == 1:
+            return (yield Score(backend, todo))
+        answers = []
+        for pieces in parts:
+            answers.append((yield Score(backend, chunks.chunk_requests(todo, pieces))))
+        return chunks.join(todo, parts, answers, spec)
+
+    def _check_cost(self, plan: Plan, expansions: Sequence[Expansion]) -> None:
+        """Refuse, before any scoring, a query that would cost the model more than ``max_model_tokens``."""
+        if self.max_model_tokens is None:
+            return
+        for slot, expansion in enumerate(expansions):
+            if expansion.measured and expansion.tokens > self.max_model_tokens:
+                where = "the query" if len(plan.docs) == 1 else f"queries[{plan.slots.index(slot)}]"
+                raise RequestTooLargeError(
+                    f"{where} and its documents would have the model read {expansion.tokens} tokens (every pair "
+                    f"and window counted), over this Reranker's max_model_tokens={self.max_model_tokens}: send "
+                    "fewer or shorter documents, or split the request", needed=expansion.tokens,
+                    limit=self.max_model_tokens)
 
     def _drive(self, steps: Steps) -> list[RerankResult]:
         step = advance(steps, None, None)

@@ -12,6 +12,7 @@ from typing import Any
 
 from swaprank.backends.contract import Scores
 from swaprank.specs import BackendSpec
+from swaprank.texts import unreadable
 from swaprank.types import BadResponseError, ConfigError, Document, InvalidInputError
 
 DocumentInput = str | Document | Sequence[Any] | Mapping[str, Any]
@@ -21,13 +22,21 @@ def check_query(query: Any, where: str = "query") -> str:
         raise InvalidInputError(f"{where} must be a string, got {type(query).__name__}")
     if not query.strip():
         raise InvalidInputError(f"{where} is empty")
+    _check_text(query, where)
     return query
+
+
+def _check_text(text: str, where: str) -> None:
+    problem = unreadable(text)
+    if problem is not None:
+        raise InvalidInputError(f"{where} {problem}")
 
 
 def _to_document(item: Any, position: str) -> Document:
     if isinstance(item, Document):
         doc = item
     elif isinstance(item, str):
+        _check_text(item, position)
         return Document(item)
     elif item is None:
         raise InvalidInputError(f"{position} is None; expected a string or (text, id, metadata)")
@@ -48,6 +57,7 @@ def _to_document(item: Any, position: str) -> Document:
         raise InvalidInputError(f"{position} has text of type {type(doc.text).__name__}; expected str")
     if not isinstance(doc.metadata, Mapping):
         raise InvalidInputError(f"{position} has metadata of type {type(doc.metadata).__name__}; expected a mapping")
+    _check_text(doc.text, position)
     return doc
 
 
