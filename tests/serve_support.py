@@ -17,6 +17,7 @@ import uvicorn
 
 from swaprank import Reranker
 from swaprank.serve.app import create_app
+from swaprank.serve.server import uvicorn_config
 from swaprank.serve.settings import ServeSettings
 from tests.fakes.server import loopback_socket
 
@@ -46,7 +47,7 @@ class ServedApp:
     def __enter__(self) -> ServedApp:
         sock = loopback_socket()
         self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="on",
+        config = uvicorn_config(self.app, self.settings, log_level="warning", access_log=False,
                                 timeout_graceful_shutdown=2)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True)

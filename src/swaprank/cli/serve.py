@@ -32,6 +32,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     limits.add_argument("--max-documents", type=int, default=1000, help="documents per request (default 1000)")
     limits.add_argument("--max-body-bytes", type=int, default=8 * 1024 * 1024,
                         help="request body size (default 8 MiB)")
+    limits.add_argument("--max-request-tokens", type=int, default=400_000,
+                        help="model tokens one request may cost, every pair and window counted before scoring "
+                             "(default 400000; 0: no limit)")
+    limits.add_argument("--request-timeout", type=float, default=60.0,
+                        help="seconds a request may take from its arrival (default 60; 0: none)")
+    limits.add_argument("--header-timeout", type=float, default=10.0,
+                        help="seconds a client gets to send its request headers (default 10)")
+    limits.add_argument("--body-timeout", type=float, default=30.0,
+                        help="seconds a client gets to send its request body (default 30)")
+    limits.add_argument("--max-concurrency", type=int, default=64,
+                        help="requests served at once; more get 503 with Retry-After (default 64)")
+    limits.add_argument("--max-connections", type=int, default=1024,
+                        help="open connections; more are answered 503 and closed (default 1024)")
     batching = parser.add_argument_group("dynamic batching (local models)")
     batching.add_argument("--no-batching", action="store_true", help="score each request on its own as it arrives")
     batching.add_argument("--max-batch-pairs", type=int, default=512,
@@ -61,7 +74,10 @@ def settings_from(args: argparse.Namespace) -> ServeSettings:
     return ServeSettings(
         model=model, host=args.host, port=args.port, served_model_names=tuple(args.served_model_names or ()),
         accept_any_model=args.accept_any_model, max_documents=args.max_documents,
-        max_body_bytes=args.max_body_bytes, batching=not args.no_batching, max_batch_pairs=args.max_batch_pairs,
+        max_body_bytes=args.max_body_bytes, max_request_tokens=args.max_request_tokens,
+        request_timeout=args.request_timeout, header_timeout=args.header_timeout, body_timeout=args.body_timeout,
+        max_concurrency=args.max_concurrency, max_connections=args.max_connections, batching=not args.no_batching,
+        max_batch_pairs=args.max_batch_pairs,
         max_wait_ms=args.max_wait_ms, api_key_env=args.api_key_env, graceful_timeout=args.graceful_timeout,
         drain_seconds=args.drain_seconds, warmup=not args.no_warmup, **reranker_options(args),
     )

@@ -38,6 +38,7 @@ from swaprank import Reranker
 from swaprank._version import __version__
 from swaprank.backends.optional import require
 from swaprank.serve.auth import BearerAuth
+from swaprank.serve.body import ClientGone, decode, read_body
 from swaprank.serve.engine import ServeEngine
 from swaprank.serve.errors import ServeError, from_exception
 from swaprank.serve.metrics import ServeMetrics
@@ -50,6 +51,7 @@ from swaprank.serve.protocol import (
     jina_response,
 )
 from swaprank.serve.settings import ServeSettings
+from swaprank.texts import unreadable
 from swaprank.types import RerankResult
 
 require("fastapi", "serve")  # the extra's name in the error, not a bare ImportError
@@ -105,7 +107,9 @@ def create_app(settings: ServeSettings, reranker: Reranker | None = None) -> Fas
                          f"The model `{name}` does not exist; this service serves: {', '.join(names)}")
 
     async def parse(request: Request, model: type[RerankRequest]) -> RerankRequest:
-        raw = await read_json(request, settings.max_body_bytes)
+        body = await read_body(request.stream(), declared=request.headers.get("content-length", ""),
+                               limit=settings.max_body_bytes, timeout=settings.body_timeout)
+        raw = await asyncio.to_thread(decode, body, settings.max_documents)  # off the event loop
         if not isinstance(raw, dict):
             raise ServeError(400, "invalid_json", f"the body must be a JSON object, got {type(raw).__name__}")
         documents = raw.get("documents")
@@ -117,6 +121,7 @@ def create_app(settings: ServeSettings, reranker: Reranker | None = None) -> Fas
         except ValidationError as exc:
             raise ServeError(422, "invalid_request", describe(exc)) from None
         check_model(parsed.model)
+        check_readable(parsed)  # before batching: one request's bad text is its own 400, nobody else's
         return parsed
 
     async def answer(request: Request, model: type[RerankRequest],
@@ -124,11 +129,15 @@ def create_app(settings: ServeSettings, reranker: Reranker | None = None) -> Fas
         try:
             parsed = await parse(request, model)
             texts = parsed.texts()
-            result = await until_disconnected(request, engine.rerank(parsed.query, texts, parsed.wanted()))
+            result = await until_disconnected(request, engine, engine.rerank(parsed.query, texts, parsed.wanted()),
+                                              settings.request_timeout)
             if result is None:
                 metrics.dropped.labels(reason="client_disconnected").inc()
                 return Response(status_code=499)  # nobody reads it: the client is gone
             body = render(parsed, result, texts)
+        except ClientGone:
+            metrics.dropped.labels(reason="client_disconnected").inc()
+            return Response(status_code=499)
         except ServeError as exc:
             return error(exc)
         except Exception as exc:
@@ -141,6 +150,8 @@ def create_app(settings: ServeSettings, reranker: Reranker | None = None) -> Fas
         headers = {"x-request-id": str(body.get("id", ""))}
         if result.passthrough:
             headers["x-swaprank-passthrough"] = "true"
+        if result.query_truncated:
+            headers["x-swaprank-query-truncated"] = "true"
         return JSONResponse(body, headers=headers)
 
     @app.post("/v2/rerank", summary="Cohere v2 rerank")
@@ -177,37 +188,25 @@ def create_app(settings: ServeSettings, reranker: Reranker | None = None) -> Fas
         body, content_type = metrics.render()
         return Response(body, media_type=content_type)
 
-    app.add_middleware(_Gate, auth=auth, metrics=metrics)
+    app.add_middleware(_Gate, auth=auth, metrics=metrics, max_concurrency=settings.max_concurrency)
     return app
 
 
-async def read_json(request: Request, limit: int) -> Any:
-    """The body as JSON, refusing more than ``limit`` bytes whether or not Content-Length says so."""
-    declared = request.headers.get("content-length", "")
-    too_large = ServeError(413, "body_too_large", f"the request body exceeds {limit} bytes",
-                           {"connection": "close"})
-    if declared.isdigit() and int(declared) > limit:
-        raise too_large
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_large
-        chunks.append(chunk)
-    try:
-        return json.loads(b"".join(chunks))
-    except json.JSONDecodeError as exc:
-        raise ServeError(400, "invalid_json", f"the body is not valid JSON: {exc.msg} at line {exc.lineno} "
-                         f"column {exc.colno}") from None
-    except UnicodeDecodeError:
-        raise ServeError(400, "invalid_json", "the body is not valid UTF-8 JSON") from None
+def check_readable(parsed: RerankRequest) -> None:
+    """400 ``invalid_input`` naming the first query or document no tokenizer can read."""
+    for where, text in [("query", parsed.query), *((f"documents[{i}]", t) for i, t in enumerate(parsed.texts()))]:
+        problem = unreadable(text)
+        if problem is not None:
+            raise ServeError(400, "invalid_input", f"{where} {problem}")
 
 
-async def until_disconnected(request: Request, work: Awaitable[Any]) -> Any:
-    """``await work``, unless the client hangs up first: then the work is cancelled (a queued request
-    leaves its batch) and None is returned."""
+async def until_disconnected(request: Request, engine: ServeEngine, work: Awaitable[RerankResult],
+                             timeout: float) -> RerankResult | None:
+    """``await work``, unless the client hangs up first (the work is cancelled: a queued request leaves
+    its batch, a chunked one stops at its next chunk; None is returned), the request's ``timeout``
+    passes (504 ``request_timeout``) or a shutdown that ran out of time stops it (503 ``shutting_down``)."""
     task = asyncio.ensure_future(work)
+    engine.inflight.add(task)
 
     async def hung_up() -> None:
         while (await request.receive())["type"] != "http.disconnect":
@@ -215,22 +214,37 @@ async def until_disconnected(request: Request, work: Awaitable[Any]) -> Any:
 
     watcher = asyncio.ensure_future(hung_up())
     try:
-        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait({task, watcher}, timeout=timeout or None, return_when=asyncio.FIRST_COMPLETED)
     finally:
+        engine.inflight.discard(task)
         if not task.done():
             task.cancel()
         watcher.cancel()
-    return task.result() if not task.cancelled() and task.done() else None
+    if task in done:
+        if task.cancelled():
+            raise ServeError(503, "shutting_down", "the service is shutting down; retry on another instance",
+                             {"retry-after": "1"})
+        return task.result()
+    if watcher in done:
+        return None
+    raise ServeError(504, "request_timeout", f"the request took longer than this service's {timeout:g} s; "
+                     "send fewer or shorter documents")
+
+
+_PROBES = frozenset({"/health", "/ready", "/metrics"})  # always answered: they are how operators see trouble
 
 
 class _Gate:
     """Pure ASGI middleware (it never buffers bodies): bearer-token check before anything is read,
-    in-flight gauge, request counts and latency by route and status."""
+    the concurrency limit (503 ``overloaded`` with ``Retry-After`` past ``max_concurrency`` requests
+    at once; probes exempt), in-flight gauge, request counts and latency by route and status."""
 
-    def __init__(self, app: ASGIApp, *, auth: BearerAuth, metrics: ServeMetrics) -> None:
+    def __init__(self, app: ASGIApp, *, auth: BearerAuth, metrics: ServeMetrics, max_concurrency: int) -> None:
         self.app = app
         self.auth = auth
         self.metrics = metrics
+        self.max_concurrency = max_concurrency
+        self.active = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -252,21 +266,30 @@ class _Gate:
             headers = dict(scope.get("headers") or [])
             authorization = headers.get(b"authorization", b"").decode("latin-1") or None
             if not self.auth.allows(path, authorization):
-                await self._unauthorized(observe)
-            else:
+                await self._refuse(observe, ServeError(401, "unauthorized", "a valid bearer token is required: send "
+                                                       "the header 'Authorization: Bearer <token>'",
+                                                       {"www-authenticate": "Bearer"}))
+            elif path in _PROBES:
                 await self.app(scope, receive, observe)
+            elif self.active >= self.max_concurrency:
+                await self._refuse(observe, ServeError(503, "overloaded", f"the service is serving "
+                                                       f"{self.max_concurrency} requests at once; retry later",
+                                                       {"retry-after": "1"}))
+            else:
+                self.active += 1
+                try:
+                    await self.app(scope, receive, observe)
+                finally:
+                    self.active -= 1
         finally:
             self.metrics.inflight.dec()
             self.metrics.requests.labels(route=route, status=str(status)).inc()
             self.metrics.latency.labels(route=route).observe(time.perf_counter() - started)
 
-    async def _unauthorized(self, send: Send) -> None:
-        self.metrics.errors.labels(type="unauthorized").inc()
-        error = ServeError(401, "unauthorized", "a valid bearer token is required: send the header "
-                           "'Authorization: Bearer <token>'")
+    async def _refuse(self, send: Send, error: ServeError) -> None:
+        self.metrics.errors.labels(type=error.type).inc()
         body = json.dumps(error.body()).encode()
-        await send({"type": "http.response.start", "status": 401,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                                (b"www-authenticate", b"Bearer")]})
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        headers += [(name.encode(), value.encode()) for name, value in error.headers.items()]
+        await send({"type": "http.response.start", "status": error.status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
-

@@ -6,7 +6,8 @@ hands them to ``Reranker.arerank_many`` together, once ``max_pairs`` pairs are w
 ``max_wait`` seconds have passed since the oldest one arrived; one batch runs at a time (a second
 concurrent pass on the same CPU cores only contends with the first), and while it runs the next
 batch fills up. Each request keeps its own ``top_n``; a request whose client hung up before its
-batch started is dropped from it.
+batch started is dropped from it, and a request whose input fails its batch fails alone (the others
+are scored again without it).
 
 Hosted backends are not batched: their requests go out concurrently as they arrive (a vendor API
 gains nothing from coalescing unrelated queries, and would bill or rate-limit them the same).
@@ -22,7 +23,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from swaprank.serve.metrics import ServeMetrics
-from swaprank.types import InvalidInputError, RerankResult
+from swaprank.types import RerankResult
 
 logger = logging.getLogger("swaprank.serve")
 
@@ -134,19 +135,21 @@ class MicroBatcher:
         try:
             results = await self._run_many([i.query for i in batch], [i.texts for i in batch],
                                            [i.top_n for i in batch])
-        except InvalidInputError as exc:
-            if len(batch) == 1:
-                _fail(batch, exc)
-                return
-            # One request's input is unusable: score the others without it, each on its own.
-            for item in batch:
-                await self._run([item])
-            return
         except asyncio.CancelledError:
             _fail(batch, RuntimeError("the service is shutting down"))
             raise
-        except Exception as exc:  # the backend failed: every request of the batch gets the same error
-            _fail(batch, exc)
+        except Exception as exc:
+            if len(batch) == 1:
+                _fail(batch, exc)
+                return
+            # A failure is attributed to its own request, never to its neighbours: one request's
+            # unusable input (or anything else that breaks only with it) must not fail the others,
+            # so each is scored again on its own and gets its own answer or error.
+            logger.info("swaprank serve: a batch of %d requests failed (%s); scoring each on its own",
+                        len(batch), type(exc).__name__)
+            for item in batch:
+                if not item.future.done():
+                    await self._run([item])
             return
         for item, result in zip(batch, results, strict=True):
             if not item.future.done():

@@ -5,6 +5,11 @@ Loading starts in the app's lifespan (``start``) and, for hosts that do not run 
 lazily on the first request or readiness probe; requests that arrive while the model loads wait for
 it. ``/ready`` is 503 until the model is loaded and warmed, and again from the moment shutdown begins
 (``drain``), so a load balancer stops sending traffic before in-flight requests finish.
+
+Large requests skip the batcher: a local model scores them in chunks (``Reranker(chunk_chars=...)``),
+and between two of their chunks the batcher's small batches get the model, so a small request never
+waits behind the whole of a large one. Every request's work is tracked (``track``) so a shutdown
+that runs out of time can stop it (``abort_after``) and answer it with the service's own error.
 """
 
 from __future__ import annotations
@@ -39,7 +44,10 @@ class ServeEngine:
         self.loaded = False
         self.draining = False
         self.load_error: str | None = None
+        self.aborting = False
+        self.inflight: set[asyncio.Future[RerankResult]] = set()
         self._load_task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def mode(self) -> str:
@@ -53,7 +61,8 @@ class ServeEngine:
     def start(self) -> None:
         """Begin loading the model in the background (idempotent; needs a running loop)."""
         if self._load_task is None:
-            self._load_task = asyncio.get_running_loop().create_task(self._load(), name="swaprank-load")
+            self._loop = asyncio.get_running_loop()
+            self._load_task = self._loop.create_task(self._load(), name="swaprank-load")
 
     async def _load(self) -> None:
         try:
@@ -83,6 +92,22 @@ class ServeEngine:
         self.draining = True
         self.metrics.ready.set(0)
 
+    def abort_after(self, seconds: float) -> None:
+        """From any thread (a signal handler): in ``seconds``, stop every request still running."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(loop.call_later, seconds, self.abort_inflight)
+
+    def abort_inflight(self) -> None:
+        """Shutdown ran out of time: cancel the work of every request still running (each handler then
+        answers 503 ``shutting_down``; local model work stops at its next chunk)."""
+        self.aborting = True
+        if self.inflight:
+            logger.warning("swaprank serve: graceful timeout reached; stopping %d request(s) still running",
+                           len(self.inflight))
+        for work in list(self.inflight):
+            work.cancel()
+
     async def close(self) -> None:
         self.drain()
         if self.batcher is not None:
@@ -95,10 +120,14 @@ class ServeEngine:
     async def rerank(self, query: str, texts: list[str], top_n: int | None) -> RerankResult:
         """One request's result, through the batcher for a local model, else straight to the Reranker."""
         await self.wait_loaded()
-        if self.batcher is not None:
+        if self.batcher is not None and not self._large(query, texts):
             return await self.batcher.submit(query, texts, top_n)
         self.metrics.model_call("direct", 1, len(texts))
         return (await self._run_many([query], [texts], [top_n]))[0]
+
+    def _large(self, query: str, texts: list[str]) -> bool:
+        """More model work than one chunk: scored on its own, chunk by chunk, beside the batcher."""
+        return len(query) * len(texts) + sum(map(len, texts)) > self.reranker.chunk_chars
 
     async def _run_many(self, queries: list[str], docs: list[list[str]],
                         top_ns: list[int | None]) -> list[RerankResult]:

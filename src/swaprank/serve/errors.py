@@ -3,9 +3,11 @@
 Every non-2xx body is ``{"message": str, "type": str, "code": int}`` (the shape vLLM and OpenAI-style
 servers use; ``message`` is also what Cohere's SDK and swaprank's own clients read). ``type`` is a
 stable machine-readable name: ``invalid_json``, ``invalid_request``, ``invalid_input``,
-``unauthorized``, ``model_not_found``, ``body_too_large``, ``too_many_documents``, ``not_ready``,
-``internal_error``, or for a failed backend the swaprank error class (``BackendUnavailableError``,
-``RateLimitError``...).
+``unauthorized``, ``model_not_found``, ``body_too_large``, ``too_many_documents``,
+``request_too_large`` (413: more model tokens than ``max_request_tokens``), ``body_timeout`` /
+``header_timeout`` (408), ``request_timeout`` (504), ``overloaded`` / ``shutting_down`` (503 with
+``Retry-After``), ``not_ready``, ``internal_error``, or for a failed backend the swaprank error
+class (``BackendUnavailableError``, ``RateLimitError``...).
 
 Backend failures say which class of failure and which vendor, never the backend's message: it can
 name hosts, URLs or request ids of the upstream service, which are the operator's business, not the
@@ -24,6 +26,7 @@ from swaprank.types import (
     InvalidInputError,
     MissingDependencyError,
     RateLimitError,
+    RequestTooLargeError,
 )
 
 
@@ -64,6 +67,8 @@ def from_exception(exc: BaseException) -> ServeError:
     """
     if isinstance(exc, ServeError):
         return exc
+    if isinstance(exc, RequestTooLargeError):
+        return ServeError(413, "request_too_large", str(exc))
     if isinstance(exc, InvalidInputError):
         return ServeError(400, "invalid_input", str(exc))
     name = type(exc).__name__

@@ -116,9 +116,14 @@ def cohere_response(request: RerankRequest, result: RerankResult, texts: list[st
     usage = result.usage
     units = usage.search_units if usage is not None and usage.search_units else max(1, math.ceil(len(texts) / 100))
     meta: dict[str, Any] = {"api_version": {"version": "2"}, "billed_units": {"search_units": units}}
+    warnings = []
     if getattr(request, "max_tokens_per_doc", None) is not None:
-        meta["warnings"] = ["max_tokens_per_doc is not applied: documents longer than the model's window are "
-                            "scored by overlapping windows (swaprank's long-document policy), not cut"]
+        warnings.append("max_tokens_per_doc is not applied: documents longer than the model's window are "
+                        "scored by overlapping windows (swaprank's long-document policy), not cut")
+    if result.query_truncated:
+        warnings.append("the query was longer than half of what the model reads and was cut to that")
+    if warnings:
+        meta["warnings"] = warnings
     return {"id": new_id(), "results": _results(result, texts, bool(request.return_documents)), "meta": meta}
 
 

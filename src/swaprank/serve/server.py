@@ -1,9 +1,12 @@
 """Run the app under uvicorn with a graceful shutdown (what ``swaprank serve`` calls).
 
 On SIGTERM or SIGINT: ``/ready`` turns 503 at once; after ``drain_seconds`` (0 by default: give a
-load balancer that long to notice) uvicorn stops accepting connections, lets in-flight requests
-finish for up to ``graceful_timeout`` seconds, then runs the app's shutdown. A SIGTERM handled this
-way is a clean exit (status 0), as process supervisors (systemd, Kubernetes) expect.
+load balancer that long to notice) uvicorn stops accepting connections and lets in-flight requests
+finish for up to ``graceful_timeout`` seconds. Requests still running then are answered by the
+service itself, 503 ``shutting_down`` with ``Retry-After`` in the JSON error shape (never uvicorn's
+plain-text 500), and their model work stops at its next chunk, so the process exits within about a
+chunk of model time after the timeout. A SIGTERM handled this way is a clean exit (status 0), as
+process supervisors (systemd, Kubernetes) expect.
 
 Imports uvicorn at module level: this module is imported only by ``swaprank serve`` itself, which
 checks the ``serve`` extra first.
@@ -12,6 +15,8 @@ checks the ``serve`` extra first.
 from __future__ import annotations
 
 import logging
+import math
+import resource
 import signal
 import threading
 from types import FrameType
@@ -21,6 +26,7 @@ import uvicorn
 
 from swaprank import Reranker
 from swaprank.serve.app import create_app
+from swaprank.serve.connections import guarded_protocol
 from swaprank.serve.settings import ServeSettings
 
 logger = logging.getLogger("swaprank.serve")
@@ -30,20 +36,45 @@ def run(settings: ServeSettings, reranker: Reranker | None = None, *, log_level:
         access_log: bool = True) -> int:
     """Serve until a signal stops the server; 0 after a graceful shutdown."""
     app = create_app(settings, reranker)
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=log_level, lifespan="on",
-                            access_log=access_log, timeout_graceful_shutdown=max(1, round(settings.graceful_timeout)),
-                            server_header=False)
-    server = _DrainingServer(config, engine=app.state.engine, drain_seconds=settings.drain_seconds)
+    _raise_file_limit(settings.max_connections)
+    config = uvicorn_config(app, settings, log_level=log_level, access_log=access_log)
+    server = _DrainingServer(config, engine=app.state.engine, drain_seconds=settings.drain_seconds,
+                             graceful_timeout=settings.graceful_timeout)
     server.run()
     return 0
 
 
+def uvicorn_config(app: Any, settings: ServeSettings, **overrides: Any) -> uvicorn.Config:
+    """uvicorn's configuration for ``app``: the guarded protocol (header deadline, connection cap), and a
+    graceful timeout one second past the service's own, so the service answers what is still running."""
+    options: dict[str, Any] = {
+        "host": settings.host, "port": settings.port, "lifespan": "on", "server_header": False,
+        "http": guarded_protocol(settings.header_timeout, settings.max_connections),
+        "timeout_graceful_shutdown": math.ceil(settings.graceful_timeout) + 1,
+    }
+    return uvicorn.Config(app, **{**options, **overrides})
+
+
+def _raise_file_limit(connections: int) -> None:
+    """Room for ``connections`` sockets plus the model's files, within the hard limit."""
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        wanted = connections + 256
+        if soft != resource.RLIM_INFINITY and soft < wanted:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted if hard == resource.RLIM_INFINITY else min(wanted, hard),
+                                                        hard))
+    except (ValueError, OSError) as exc:  # pragma: no cover - a platform that refuses
+        logger.warning("swaprank serve: could not raise the open-file limit: %s", exc)
+
+
 class _DrainingServer(uvicorn.Server):
-    def __init__(self, config: Any, *, engine: Any, drain_seconds: float) -> None:
+    def __init__(self, config: Any, *, engine: Any, drain_seconds: float, graceful_timeout: float) -> None:
         super().__init__(config)
         self._engine = engine
         self._drain_seconds = drain_seconds
+        self._graceful_timeout = graceful_timeout
         self._draining = False
+        self._stopping = False
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         self._engine.drain()
@@ -57,6 +88,9 @@ class _DrainingServer(uvicorn.Server):
         self._stop(sig, frame)
 
     def _stop(self, sig: int, frame: FrameType | None) -> None:
+        if not self._stopping:
+            self._stopping = True
+            self._engine.abort_after(self._graceful_timeout)
         super().handle_exit(sig, frame)
         if sig == signal.SIGTERM and sig in self._captured_signals:
             # Handled: do not re-raise it after the graceful shutdown (that would end the process

@@ -24,7 +24,15 @@ class ServeSettings:
 
     Limits: ``max_documents`` per request (a larger request gets 413 ``too_many_documents``),
     ``max_body_bytes`` per request body (413 ``body_too_large``, counted on the streamed body, so a
-    missing or lying Content-Length does not get around it).
+    missing or lying Content-Length does not get around it), ``max_request_tokens`` of model work per
+    request (every pair and window, counted with the model's tokenizer before scoring: 413
+    ``request_too_large`` with the number; passed to the Reranker as ``max_model_tokens``; 0: none).
+    ``request_timeout`` seconds per request from its arrival (504 ``request_timeout``; the model stops
+    at its next chunk; 0: none). Connections: a client gets ``header_timeout`` seconds to send its
+    headers and ``body_timeout`` for its body (408), at most ``max_concurrency`` requests are served
+    at once (503 ``overloaded`` with ``Retry-After`` past it, except ``/health``, ``/ready`` and
+    ``/metrics``) and at most ``max_connections`` connections are held open (more are answered 503 and
+    closed at once, so idle sockets cannot exhaust file descriptors).
 
     Batching (local models only): requests are coalesced until ``max_batch_pairs`` (query, document)
     pairs are queued or ``max_wait_ms`` passed since the first queued one; ``batching=False`` serves
@@ -42,6 +50,12 @@ class ServeSettings:
     accept_any_model: bool = False
     max_documents: int = 1000
     max_body_bytes: int = 8 * 1024 * 1024
+    max_request_tokens: int = 400_000
+    request_timeout: float = 60.0
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    max_concurrency: int = 64
+    max_connections: int = 1024
     batching: bool = True
     max_batch_pairs: int = 512
     max_wait_ms: float = 10.0
@@ -62,14 +76,19 @@ class ServeSettings:
         if not isinstance(self.trusted, bool):
             raise ConfigError(f"trusted must be True or False, got {self.trusted!r}")
         parse_chain(self.model, trusted=self.trusted)  # a bad spec fails here, before a port is bound
-        for name in ("max_documents", "max_body_bytes", "max_batch_pairs"):
+        for name in ("max_documents", "max_body_bytes", "max_batch_pairs", "max_concurrency", "max_connections"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name} must be a positive int, got {value!r}")
-        for name in ("max_wait_ms", "graceful_timeout", "drain_seconds"):
+        for name in ("max_wait_ms", "graceful_timeout", "drain_seconds", "request_timeout", "header_timeout",
+                     "body_timeout"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 raise ConfigError(f"{name} must be a non-negative number, got {value!r}")
+        if isinstance(self.max_request_tokens, bool) or not isinstance(self.max_request_tokens, int) \
+                or self.max_request_tokens < 0:
+            raise ConfigError(f"max_request_tokens must be a non-negative int (0: no limit), got "
+                              f"{self.max_request_tokens!r}")
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"port must be in 0..65535, got {self.port}")
         if not self.api_key_env or not self.api_key_env.replace("_", "").isalnum():
@@ -86,4 +105,5 @@ class ServeSettings:
     def reranker_options(self) -> dict[str, Any]:
         """The keyword arguments of :class:`swaprank.Reranker` this service applies to every request."""
         return {"top_n": self.top_n, "score_threshold": self.score_threshold, "min_results": self.min_results,
-                "fuse": self.fuse, "on_error": self.on_error, "cache_size": self.cache_size, "trusted": self.trusted}
+                "fuse": self.fuse, "on_error": self.on_error, "cache_size": self.cache_size, "trusted": self.trusted,
+                "max_model_tokens": self.max_request_tokens or None}
