@@ -55,6 +55,39 @@ def test_sigterm_finishes_the_in_flight_request_and_exits_0(tiny_spec: str) -> N
     assert TOKEN not in output and "Traceback" not in output
 
 
+def test_a_request_outliving_the_graceful_timeout_gets_a_json_503_and_the_process_exits_0(tiny_spec: str) -> None:
+    port = free_port()
+    # The request waits a minute in the batcher: still running when the 1 s graceful timeout runs out.
+    process = start_cli(["--model", tiny_spec, "--port", str(port), "--max-wait-ms", "60000",
+                         "--max-batch-pairs", "100000", "--graceful-timeout", "1", "--request-timeout", "0"])
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(url, process=process)
+        answer: dict[str, httpx.Response] = {}
+
+        def request() -> None:
+            answer["r"] = httpx.post(url + "/v1/rerank", json={"query": "q", "documents": ["a", "b"]}, timeout=60)
+
+        thread = threading.Thread(target=request)
+        thread.start()
+        deadline = time.monotonic() + 10
+        while metric(httpx.get(url + "/metrics").text, "swaprank_serve_inflight_requests") < 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        process.send_signal(signal.SIGTERM)
+        thread.join(timeout=60)
+        output, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    response = answer["r"]
+    assert response.status_code == 503, response.text
+    assert response.json()["type"] == "shutting_down" and response.headers["retry-after"] == "1"
+    assert process.returncode == 0, output
+    assert "Traceback" not in output
+
+
 def test_cli_refuses_a_bad_spec_before_binding() -> None:
     done = subprocess.run([sys.executable, "-m", "swaprank.cli", "serve", "--model", "nope:x"], cwd=REPO,
                           capture_output=True, text=True, timeout=60)
