@@ -50,7 +50,7 @@ class ServeSettings:
     accept_any_model: bool = False
     max_documents: int = 1000
     max_body_bytes: int = 8 * 1024 * 1024
-    max_request_tokens: int = 400_000
+    max_request_tokens: int = 100_000
     request_timeout: float = 60.0
     header_timeout: float = 10.0
     body_timeout: float = 30.0
