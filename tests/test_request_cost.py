@@ -177,3 +177,13 @@ async def test_a_cancelled_async_call_stops_at_the_next_chunk(counting: Registry
         for _ in range(5):  # give a (wrong) next chunk every chance to start
             await asyncio.sleep(0)
     assert len(LocalCounting.calls) == 1  # the chunk in progress finished; no other chunk started
+
+
+def test_a_cut_query_shows_in_the_frameworks_summary(tiny_spec: str) -> None:
+    from swaprank.adapter_fields import result_summary
+
+    with Reranker(tiny_spec) as rr:
+        cut = rr.rerank("cat " * 10_000, DOCS)
+        whole = rr.rerank("cat", DOCS)
+    assert result_summary(cut)["query_truncated"] is True
+    assert "query_truncated" not in result_summary(whole)

@@ -158,6 +158,8 @@ def result_summary(result: RerankResult) -> dict[str, Any]:
     summary: dict[str, Any] = {"model_name": result.model_name, "returned": len(result),
                                "passthrough": result.passthrough, "windowed": result.windowed,
                                "truncated": result.truncated}
+    if result.query_truncated:
+        summary["query_truncated"] = True
     if result.usage is not None:
         summary["usage"] = result.usage.as_dict()
     if result.error is not None:

@@ -87,6 +87,7 @@ class CallSpan:
             "swaprank.returned": sum(len(r) for r in results),
             "swaprank.windowed": sum(r.windowed for r in results),
             "swaprank.truncated": sum(r.truncated for r in results),
+            "swaprank.queries_truncated": sum(r.query_truncated for r in results),
             "swaprank.fallback_used": failures > 0 and bool(served_by),
             "swaprank.failed_attempts": failures,
             "swaprank.passthrough": bool(first is not None and first.passthrough),
