@@ -150,6 +150,7 @@ def test_infinity_wire_format(served: ServedApp, expected: list[tuple[int, float
     assert [m["id"] for m in models["data"]] == ["tiny", "tiny-alias"] and models["object"] == "list"
     assert all(m["object"] == "model" and m["capabilities"] == ["rerank"] for m in models["data"])
     assert isinstance(httpx.get(served.url + "/infinity/health").json()["unix"], float)
+    assert served.metric("swaprank_serve_requests_total", route="/infinity/rerank", status="200") >= 3
 
 
 @pytest.mark.parametrize("path", ["/v2/rerank", "/v1/rerank", "/rerank", "/infinity/rerank"])
@@ -230,7 +231,8 @@ def test_bearer_token(tiny_spec: str, monkeypatch: pytest.MonkeyPatch, expected:
         body = {"model": "tiny", "query": QUERY, "documents": DOCS}
         for headers in ({}, {"authorization": "Bearer wrong"}, {"authorization": f"Basic {TOKEN}"},
                         {"authorization": f"Bearer {TOKEN}x"}):
-            for path in ("/v2/rerank", "/v1/rerank", "/metrics", "/v1/models"):
+            for path in ("/v2/rerank", "/v1/rerank", "/infinity/rerank", "/metrics", "/v1/models",
+                         "/infinity/models"):
                 response = httpx.request("POST" if "rerank" in path else "GET", app.url + path, json=body,
                                          headers=headers)
                 assert_error(response, 401, "unauthorized", "Authorization: Bearer")
@@ -239,6 +241,7 @@ def test_bearer_token(tiny_spec: str, monkeypatch: pytest.MonkeyPatch, expected:
         assert ok.status_code == 200 and TOKEN not in ok.text
         assert httpx.get(app.url + "/health").status_code == 200  # probes stay open
         assert httpx.get(app.url + "/ready").status_code == 200
+        assert httpx.get(app.url + "/infinity/health").status_code == 200
         # swaprank's clients and the Cohere SDK send their key as the bearer token
         client = Reranker(f"cohere:tiny?base_url={app.url}&max_retries=0", api_key=TOKEN)
         assert [(d.index, d.score) for d in client.rerank(QUERY, DOCS)] == expected
