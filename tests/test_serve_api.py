@@ -69,11 +69,12 @@ def assert_error(response: httpx.Response, status: int, type_: str, *words: str)
 # ---------------------------------------------------------------------- clients, unchanged
 
 
-@pytest.mark.parametrize("backend", ["cohere", "jina", "vllm"])
+@pytest.mark.parametrize("backend", ["cohere", "jina", "vllm", "infinity"])
 @pytest.mark.parametrize("mode", ["sync", "async"])
 def test_swaprank_backends_get_the_served_scores(served: ServedApp, expected: list[tuple[int, float]],
                                                  backend: str, mode: str) -> None:
-    client = Reranker(f"{backend}:tiny?base_url={served.url}&max_retries=0", api_key="unused")
+    base = served.url + ("/infinity" if backend == "infinity" else "")  # Infinity's API is under /infinity
+    client = Reranker(f"{backend}:tiny?base_url={base}&max_retries=0", api_key="unused")
     if mode == "sync":
         result = client.rerank(QUERY, DOCS)
     else:
