@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -33,8 +34,19 @@ def served(tiny_spec: str) -> Iterator[ServedApp]:
 
 
 @pytest.fixture(scope="module")
-def expected(tiny_spec: str) -> list[tuple[int, float]]:
-    return [(d.index, d.score) for d in Reranker(tiny_spec).rerank(QUERY, DOCS)]
+def ranked(tiny_spec: str) -> list[Any]:
+    return list(Reranker(tiny_spec).rerank(QUERY, DOCS))
+
+
+@pytest.fixture(scope="module")
+def expected(ranked: list[Any]) -> list[tuple[int, float]]:
+    return [(d.index, d.score) for d in ranked]
+
+
+@pytest.fixture(scope="module")
+def raw(ranked: list[Any]) -> list[tuple[int, float]]:
+    """What ``raw_scores: true`` answers: the model's logits, in the same order."""
+    return [(d.index, d.raw_score) for d in ranked]
 
 
 def post(app: ServedApp, path: str, body: Any = None, **kwargs: Any) -> httpx.Response:
@@ -46,8 +58,9 @@ def post(app: ServedApp, path: str, body: Any = None, **kwargs: Any) -> httpx.Re
 def assert_error(response: httpx.Response, status: int, type_: str, *words: str) -> None:
     assert response.status_code == status, response.text
     body = response.json()
-    assert set(body) == {"message", "type", "code"}
+    assert set(body) == {"message", "type", "code", "detail"}
     assert body["type"] == type_ and body["code"] == status
+    assert body["detail"] == body["message"]  # the key Jina's clients read
     for word in words:
         assert word in body["message"]
     assert "Traceback" not in response.text
@@ -56,11 +69,12 @@ def assert_error(response: httpx.Response, status: int, type_: str, *words: str)
 # ---------------------------------------------------------------------- clients, unchanged
 
 
-@pytest.mark.parametrize("backend", ["cohere", "jina", "vllm"])
+@pytest.mark.parametrize("backend", ["cohere", "jina", "vllm", "infinity"])
 @pytest.mark.parametrize("mode", ["sync", "async"])
 def test_swaprank_backends_get_the_served_scores(served: ServedApp, expected: list[tuple[int, float]],
                                                  backend: str, mode: str) -> None:
-    client = Reranker(f"{backend}:tiny?base_url={served.url}&max_retries=0", api_key="unused")
+    base = served.url + ("/infinity" if backend == "infinity" else "")  # Infinity's API is under /infinity
+    client = Reranker(f"{backend}:tiny?base_url={base}&max_retries=0", api_key="unused")
     if mode == "sync":
         result = client.rerank(QUERY, DOCS)
     else:
@@ -103,7 +117,7 @@ def test_jina_vllm_wire_format(served: ServedApp, expected: list[tuple[int, floa
     docs: list[Any] = [d if i % 2 else {"text": d} for i, d in enumerate(DOCS)]
     body = post(served, path, {"query": QUERY, "documents": docs}).json()
     assert set(body) == {"id", "model", "usage", "results"} and body["model"] == "tiny"
-    assert body["usage"] == {"total_tokens": 0}
+    assert body["usage"] == {"total_tokens": 0, "prompt_tokens": 0}
     assert [(r["index"], r["relevance_score"], r["document"]["text"]) for r in body["results"]] == [
         (i, s, DOCS[i]) for i, s in expected]
     bare = post(served, path, {"model": "tiny-alias", "query": QUERY, "documents": DOCS, "top_n": 2,
@@ -113,6 +127,43 @@ def test_jina_vllm_wire_format(served: ServedApp, expected: list[tuple[int, floa
     assert all("document" not in r for r in bare["results"])
     # vLLM's top_n=0 means every document
     assert len(post(served, path, {"query": QUERY, "documents": DOCS, "top_n": 0}).json()["results"]) == len(DOCS)
+
+
+def test_infinity_wire_format(served: ServedApp, expected: list[tuple[int, float]]) -> None:
+    """Infinity's ReRankResult under /infinity: ``document`` is the text itself, null unless asked for."""
+    response = post(served, "/infinity/rerank", {"query": QUERY, "documents": DOCS})
+    body = response.json()
+    assert set(body) == {"object", "results", "model", "usage", "id", "created"}
+    assert body["object"] == "rerank" and body["model"] == "tiny" and isinstance(body["created"], int)
+    assert body["usage"] == {"prompt_tokens": 0, "total_tokens": 0} and response.headers["x-request-id"] == body["id"]
+    assert [(r["index"], r["relevance_score"], r["document"]) for r in body["results"]] == [
+        (i, s, None) for i, s in expected]
+    # Infinity's clients send "default/not-specified" when no model is set: the served model answers
+    with_docs = post(served, "/infinity/rerank", {"model": "default/not-specified", "query": QUERY,
+                                                  "documents": DOCS, "return_documents": True, "top_n": 2}).json()
+    assert with_docs["model"] == "tiny"
+    assert [(r["index"], r["document"]) for r in with_docs["results"]] == [(i, DOCS[i]) for i, _ in expected[:2]]
+    assert post(served, "/infinity/rerank", {"model": "tiny-alias", "query": QUERY,
+                                             "documents": DOCS}).json()["model"] == "tiny-alias"
+    assert_error(post(served, "/infinity/rerank", {"model": "bge", "query": QUERY, "documents": DOCS}), 404,
+                 "model_not_found", "bge", "tiny, tiny-alias")
+    models = httpx.get(served.url + "/infinity/models").json()
+    assert [m["id"] for m in models["data"]] == ["tiny", "tiny-alias"] and models["object"] == "list"
+    assert all(m["object"] == "model" and m["capabilities"] == ["rerank"] for m in models["data"])
+    assert isinstance(httpx.get(served.url + "/infinity/health").json()["unix"], float)
+    assert served.metric("swaprank_serve_requests_total", route="/infinity/rerank", status="200") >= 3
+
+
+@pytest.mark.parametrize("path", ["/v2/rerank", "/v1/rerank", "/rerank", "/infinity/rerank"])
+def test_raw_scores_are_honoured_on_every_route(served: ServedApp, raw: list[tuple[int, float]],
+                                                expected: list[tuple[int, float]], path: str) -> None:
+    body = post(served, path, {"query": QUERY, "documents": DOCS, "raw_scores": True}).json()
+    assert [(r["index"], r["relevance_score"]) for r in body["results"]] == raw
+    assert any(not 0.0 <= s <= 1.0 for _, s in raw)  # logits, not the [0, 1] scores
+    plain = post(served, path, {"query": QUERY, "documents": DOCS, "raw_scores": False}).json()
+    assert [(r["index"], r["relevance_score"]) for r in plain["results"]] == expected
+    assert_error(post(served, path, {"query": QUERY, "documents": DOCS, "raw_scores": "yes"}), 422,
+                 "invalid_request", "raw_scores")
 
 
 def test_models_health_and_ready(served: ServedApp) -> None:
@@ -134,11 +185,41 @@ def test_another_model_name_is_404_naming_what_is_served(served: ServedApp) -> N
 
 
 def test_default_name_is_the_spec_label_and_accept_any_model(tiny_spec: str) -> None:
+    settings = ServeSettings(model="cross-encoder:BAAI/bge-reranker-base?max_length=64", warmup=False)
+    assert settings.model_names == ("cross-encoder:BAAI/bge-reranker-base",)  # backend:model, never the options
     settings = ServeSettings(model=tiny_spec + "?max_length=64", accept_any_model=True, warmup=False)
-    assert settings.model_names == (tiny_spec,)  # backend:model, never the options
     with ServedApp(settings) as app:
         body = post(app, "/v1/rerank", {"model": "anything", "query": QUERY, "documents": DOCS}).json()
         assert body["model"] == "anything" and len(body["results"]) == len(DOCS)
+
+
+@pytest.mark.parametrize(("model", "name"), [
+    ("cross-encoder:./models/minilm", "cross-encoder:minilm"),
+    ("cross-encoder:../models/minilm/", "cross-encoder:minilm"),
+    ("cross-encoder:~/models/minilm", "cross-encoder:minilm"),
+    ("llamacpp:/srv/models/bge-reranker-v2-m3-q8.gguf", "llamacpp:bge-reranker-v2-m3-q8.gguf"),
+    ("tei:http://10.0.0.5:8080", "tei"),
+    ("cohere:rerank-v3.5", "cohere:rerank-v3.5"),
+])
+def test_the_default_served_name_shows_no_local_path(model: str, name: str) -> None:
+    assert ServeSettings(model=model, warmup=False).model_names == (name,)
+
+
+def test_a_model_served_from_a_directory_is_named_without_its_path(tiny_spec: str) -> None:
+    directory = tiny_spec.split(":", 1)[1]
+    name = "cross-encoder:" + directory.rstrip("/").rsplit("/", 1)[-1]
+    with ServedApp(ServeSettings(model=tiny_spec, max_wait_ms=1.0)) as app:
+        assert app.settings.model_names == (name,)
+        seen = [httpx.get(app.url + "/ready").text, httpx.get(app.url + "/v1/models").text,
+                httpx.get(app.url + "/infinity/models").text,
+                post(app, "/v1/rerank", {"query": QUERY, "documents": DOCS}).text,
+                post(app, "/infinity/rerank", {"query": QUERY, "documents": DOCS}).text]
+        missing = post(app, "/v2/rerank", {"model": "rerank-v3.5", "query": QUERY, "documents": DOCS})
+        assert_error(missing, 404, "model_not_found", f"this service serves: {name}")
+        for text in [*seen, missing.text]:
+            assert directory not in text and str(Path(directory).parent) not in text
+        assert name in seen[0] and name in seen[1] and name in seen[2]
+        assert post(app, "/v1/rerank", {"model": name, "query": QUERY, "documents": DOCS}).json()["model"] == name
 
 
 # ---------------------------------------------------------------------- bearer token
@@ -151,7 +232,8 @@ def test_bearer_token(tiny_spec: str, monkeypatch: pytest.MonkeyPatch, expected:
         body = {"model": "tiny", "query": QUERY, "documents": DOCS}
         for headers in ({}, {"authorization": "Bearer wrong"}, {"authorization": f"Basic {TOKEN}"},
                         {"authorization": f"Bearer {TOKEN}x"}):
-            for path in ("/v2/rerank", "/v1/rerank", "/metrics", "/v1/models"):
+            for path in ("/v2/rerank", "/v1/rerank", "/infinity/rerank", "/metrics", "/v1/models",
+                         "/infinity/models"):
                 response = httpx.request("POST" if "rerank" in path else "GET", app.url + path, json=body,
                                          headers=headers)
                 assert_error(response, 401, "unauthorized", "Authorization: Bearer")
@@ -160,6 +242,7 @@ def test_bearer_token(tiny_spec: str, monkeypatch: pytest.MonkeyPatch, expected:
         assert ok.status_code == 200 and TOKEN not in ok.text
         assert httpx.get(app.url + "/health").status_code == 200  # probes stay open
         assert httpx.get(app.url + "/ready").status_code == 200
+        assert httpx.get(app.url + "/infinity/health").status_code == 200
         # swaprank's clients and the Cohere SDK send their key as the bearer token
         client = Reranker(f"cohere:tiny?base_url={app.url}&max_retries=0", api_key=TOKEN)
         assert [(d.index, d.score) for d in client.rerank(QUERY, DOCS)] == expected

@@ -25,7 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8080, help="port (default 8080; 0: any free port)")
     parser.add_argument("--served-model-name", action="append", default=None, dest="served_model_names",
-                        help="a name requests may give as 'model' (repeatable; default: the spec's backend:model)")
+                        help="a name requests may give as 'model' (repeatable; default: the spec's backend:model, "
+                             "a local path cut to its last directory)")
     parser.add_argument("--accept-any-model", action="store_true",
                         help="serve requests whatever 'model' they name (default: 404 for other names)")
     limits = parser.add_argument_group("limits")

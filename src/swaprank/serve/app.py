@@ -1,12 +1,17 @@
 """The ASGI app: ``create_app(settings, reranker=None)`` -> a FastAPI application.
 
 Routes: ``POST /v2/rerank`` (Cohere v2), ``POST /v1/rerank`` and ``POST /rerank`` (Jina / vLLM),
-``GET /v1/models`` (the served names, as vLLM lists them), ``GET /health`` (liveness: the process
-answers), ``GET /ready`` (503 until the model is loaded and warmed, and from the start of shutdown),
-``GET /metrics`` (Prometheus). With a bearer token configured every route but ``/health`` and
-``/ready`` needs ``Authorization: Bearer <token>`` (401 otherwise).
+``POST /infinity/rerank``, ``GET /infinity/models`` and ``GET /infinity/health`` (Infinity's API under a
+prefix: Infinity clients use ``http://host:port/infinity`` as their base URL), ``GET /v1/models`` (the
+served names, as vLLM lists them), ``GET /health`` (liveness: the process answers), ``GET /ready``
+(503 until the model is loaded and warmed, and from the start of shutdown), ``GET /metrics``
+(Prometheus). With a bearer token configured every route but the health probes and ``/ready`` needs
+``Authorization: Bearer <token>`` (401 otherwise). Wire formats, ``raw_scores`` and ``usage``:
+:mod:`swaprank.serve.protocol`. Clients only ever see the served names
+(:attr:`~swaprank.serve.settings.ServeSettings.model_names`), never a local model path.
 
-Every error has the body ``{"message", "type", "code"}`` (see :mod:`swaprank.serve.errors`):
+Every error has the body ``{"message", "type", "code", "detail"}`` (``detail`` = ``message``, the key
+Jina's clients read; see :mod:`swaprank.serve.errors`):
 400 ``invalid_json`` (not JSON, or not an object), 422 ``invalid_request`` (a field missing, empty or
 of the wrong type; the message names it, e.g. ``documents[2]: Input should be a valid string``),
 413 ``body_too_large`` / ``too_many_documents``, 404 ``model_not_found`` (a ``model`` this service
@@ -44,10 +49,12 @@ from swaprank.serve.errors import ServeError, from_exception
 from swaprank.serve.metrics import ServeMetrics
 from swaprank.serve.protocol import (
     CohereRerankRequest,
+    InfinityRerankRequest,
     JinaRerankRequest,
     RerankRequest,
     cohere_response,
     describe,
+    infinity_response,
     jina_response,
 )
 from swaprank.serve.settings import ServeSettings
@@ -67,7 +74,8 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-_ROUTES = frozenset({"/v2/rerank", "/v1/rerank", "/rerank", "/v1/models", "/health", "/ready", "/metrics"})
+_ROUTES = frozenset({"/v2/rerank", "/v1/rerank", "/rerank", "/v1/models", "/health", "/ready", "/metrics",
+                     "/infinity/rerank", "/infinity/models", "/infinity/health"})
 
 
 def create_app(settings: ServeSettings, reranker: Reranker | None = None) -> FastAPI:
@@ -76,6 +84,7 @@ def create_app(settings: ServeSettings, reranker: Reranker | None = None) -> Fas
     engine = ServeEngine(settings, reranker, metrics)
     auth = BearerAuth(settings.api_key_env)
     names = settings.model_names
+    started = int(time.time())
 
     @asynccontextmanager
     async def lifespan(_: Any) -> AsyncIterator[None]:
@@ -163,11 +172,27 @@ def create_app(settings: ServeSettings, reranker: Reranker | None = None) -> Fas
             parsed, result, texts, parsed.model or names[0]))
 
     app.post("/v1/rerank", summary="Jina / vLLM rerank")(jina_rerank)
-    app.post("/rerank", summary="Jina / vLLM rerank (vLLM's and Infinity's unversioned route)")(jina_rerank)
+    app.post("/rerank", summary="Jina / vLLM rerank (vLLM's unversioned route)")(jina_rerank)
 
     @app.get("/v1/models")
     async def models() -> dict[str, Any]:
         return {"object": "list", "data": [{"id": n, "object": "model", "owned_by": "swaprank"} for n in names]}
+
+    # Infinity's routes, under /infinity: its clients take http://host:port/infinity as their base URL.
+    @app.post("/infinity/rerank", summary="Infinity rerank")
+    async def infinity_rerank(request: Request) -> Response:
+        return await answer(request, InfinityRerankRequest, lambda parsed, result, texts: infinity_response(
+            parsed, result, texts, parsed.model or names[0]))
+
+    @app.get("/infinity/models")
+    async def infinity_models() -> dict[str, Any]:
+        # Infinity's ModelInfo; no owned_by: infinity_client accepts only "infinity" there, or none.
+        return {"object": "list", "data": [{"id": n, "object": "model", "stats": {}, "backend": "swaprank",
+                                            "capabilities": ["rerank"], "created": started} for n in names]}
+
+    @app.get("/infinity/health")
+    async def infinity_health() -> dict[str, float]:
+        return {"unix": time.time()}  # Infinity's liveness answer
 
     @app.get("/health")
     async def health() -> dict[str, str]:

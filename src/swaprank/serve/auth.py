@@ -10,8 +10,8 @@ from __future__ import annotations
 import hmac
 import os
 
-# Paths a load balancer or orchestrator probes without credentials.
-OPEN_PATHS = frozenset({"/health", "/ready"})
+# Paths a load balancer or orchestrator probes without credentials (Infinity answers /health openly too).
+OPEN_PATHS = frozenset({"/health", "/ready", "/infinity/health"})
 
 
 class BearerAuth:

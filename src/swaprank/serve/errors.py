@@ -1,7 +1,10 @@
 """One JSON shape for every error the service answers, and how swaprank's failures map onto HTTP.
 
-Every non-2xx body is ``{"message": str, "type": str, "code": int}`` (the shape vLLM and OpenAI-style
-servers use; ``message`` is also what Cohere's SDK and swaprank's own clients read). ``type`` is a
+Every non-2xx body is ``{"message": str, "type": str, "code": int, "detail": str}``: ``message``,
+``type`` and ``code`` are the shape vLLM and OpenAI-style servers use (``message`` is also what
+Cohere's SDK and swaprank's own clients read); ``detail`` repeats ``message`` because that is the key
+Jina's API (and FastAPI) answers errors with, and the Jina clients (LlamaIndex's and LangChain's
+``JinaRerank``, Haystack's ``JinaRanker``) raise ``KeyError('detail')`` on a body without it. ``type`` is a
 stable machine-readable name: ``invalid_json``, ``invalid_request``, ``invalid_input``,
 ``unauthorized``, ``model_not_found``, ``body_too_large``, ``too_many_documents``,
 ``request_too_large`` (413: more model tokens than ``max_request_tokens``), ``body_timeout`` /
@@ -41,7 +44,7 @@ class ServeError(Exception):
         self.headers = headers or {}
 
     def body(self) -> dict[str, Any]:
-        return {"message": self.message, "type": self.type, "code": self.status}
+        return {"message": self.message, "type": self.type, "code": self.status, "detail": self.message}
 
 
 def _timed_out(exc: BaseException) -> bool:

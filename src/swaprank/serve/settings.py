@@ -7,11 +7,13 @@ by ``api_key_env`` when the app is built, so it never appears in argv, a repr or
 
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from swaprank.config import parse_chain
-from swaprank.redaction import spec_label
+from swaprank.redaction import BackendSpec, spec_label
 from swaprank.types import ConfigError
 
 DEFAULT_API_KEY_ENV = "SWAPRANK_SERVE_API_KEY"
@@ -98,12 +100,36 @@ class ServeSettings:
 
     @property
     def model_names(self) -> tuple[str, ...]:
-        """The names a request's ``model`` may use: the configured ones, else the spec's ``backend:model``
-        label (never the options or a URL, which may carry hosts or credentials)."""
-        return self.served_model_names or (spec_label(parse_chain(self.model)[0]),)
+        """The names a request's ``model`` may use, and the only names clients ever see (404 messages,
+        ``/v1/models``, a response's ``model``, ``/ready``): the configured ones, else
+        :func:`default_served_name` of the first spec."""
+        return self.served_model_names or (default_served_name(parse_chain(self.model)[0]),)
 
     def reranker_options(self) -> dict[str, Any]:
         """The keyword arguments of :class:`swaprank.Reranker` this service applies to every request."""
         return {"top_n": self.top_n, "score_threshold": self.score_threshold, "min_results": self.min_results,
                 "fuse": self.fuse, "on_error": self.on_error, "cache_size": self.cache_size, "trusted": self.trusted,
                 "max_model_tokens": self.max_request_tokens or None}
+
+
+_DRIVE = re.compile(r"^[A-Za-z]:[\\/]")
+
+
+def _is_local_path(model: str) -> bool:
+    """Whether a spec's model is a file system path rather than a hub or vendor id: absolute,
+    relative (``./``, ``../``), home (``~``), Windows, or an existing file or directory."""
+    if model.startswith(("/", "./", "../", "~", "\\")) or "\\" in model or _DRIVE.match(model):
+        return True
+    return os.path.exists(model)
+
+
+def default_served_name(spec: BackendSpec) -> str:
+    """``backend:model`` (the spec's label: never its options or a URL, which may carry hosts or
+    credentials), with a local path cut to its last component: ``cross-encoder:/srv/models/minilm``
+    is served as ``cross-encoder:minilm``, so no client learns the server's directory layout. Hub ids
+    (``cross-encoder:BAAI/bge-reranker-base``) are kept whole."""
+    label = spec_label(spec)
+    if label == spec.backend or not _is_local_path(spec.model):
+        return label
+    last = re.split(r"[\\/]", spec.model.rstrip("/\\"))[-1]
+    return f"{spec.backend}:{last}" if last and last != "~" else spec.backend
