@@ -288,3 +288,8 @@ def test_a_shutdown_out_of_time_answers_the_running_request_503_in_json(held: No
     response = out[0]
     assert_error(response, 503, "shutting_down")
     assert response.headers["retry-after"] == "1"
+
+
+@pytest.mark.parametrize("path", ["/docs", "/redoc", "/openapi.json"])
+def test_no_browsable_api_pages(served: ServedApp, path: str) -> None:
+    assert_error(httpx.get(served.url + path, timeout=30), 404, "not_found")

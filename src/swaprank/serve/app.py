@@ -94,8 +94,10 @@ def create_app(settings: ServeSettings, reranker: Reranker | None = None) -> Fas
         finally:
             await engine.close()
 
-    app = FastAPI(title="swaprank serve", version=__version__, lifespan=lifespan,
-                          description="Reranking service: Cohere v2 and Jina/vLLM rerank APIs over swaprank.")
+    # No /docs, /redoc or /openapi.json: a service exposed to clients publishes its API in its own docs,
+    # not a browsable page that loads scripts from a CDN and lists every route to whoever asks.
+    app = FastAPI(title="swaprank serve", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
+                  openapi_url=None, description="Reranking service: Cohere v2 and Jina/vLLM rerank APIs over swaprank.")
     app.state.engine = engine
     app.state.metrics = metrics
     app.state.settings = settings
