@@ -265,8 +265,13 @@ def main() -> int:
     try:
         wait_ready(url, process)
         expected = [r["index"] for r in httpx.post(url + "/v1/rerank", json=body, timeout=120).json()["results"]]
+        # Warm: the level after normal concurrent traffic (8 good requests at once, three times).
         for _ in range(3):
-            httpx.post(url + "/v1/rerank", json=body, timeout=120)
+            warmers = [threading.Thread(target=post, args=(url, body)) for _ in range(8)]
+            for thread in warmers:
+                thread.start()
+            for thread in warmers:
+                thread.join()
         warm = rss_mb(process.pid)
         report["warm_rss_mb"] = round(warm, 1)
         print(f"model {model}; cpu {report['cpu_flags']}; warm RSS {warm:.0f} MB", flush=True)
