@@ -293,3 +293,29 @@ def test_a_shutdown_out_of_time_answers_the_running_request_503_in_json(held: No
 @pytest.mark.parametrize("path", ["/docs", "/redoc", "/openapi.json"])
 def test_no_browsable_api_pages(served: ServedApp, path: str) -> None:
     assert_error(httpx.get(served.url + path, timeout=30), 404, "not_found")
+
+
+async def test_a_batch_whose_requests_all_left_stops_scoring() -> None:
+    started = asyncio.Event()
+    finished: list[bool] = []
+
+    async def run_many(queries: list[str], docs: list[list[str]], top_ns: list[int | None]) -> list[RerankResult]:
+        started.set()
+        try:
+            await asyncio.Event().wait()  # a long model call: only cancellation ends it
+        finally:
+            finished.append(True)
+        return []
+
+    metrics = ServeMetrics()
+    batcher = MicroBatcher(run_many, max_pairs=100, max_wait=0.0, metrics=metrics)
+    waits = [asyncio.ensure_future(batcher.submit(q, ["d"], None)) for q in ("a", "b")]
+    await started.wait()
+    waits[0].cancel()
+    await asyncio.sleep(0)
+    assert not finished  # one request still waits: the batch goes on
+    waits[1].cancel()
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert finished == [True]  # both left: the batch's model call was cancelled
+    await batcher.close()

@@ -6,8 +6,8 @@ hands them to ``Reranker.arerank_many`` together, once ``max_pairs`` pairs are w
 ``max_wait`` seconds have passed since the oldest one arrived; one batch runs at a time (a second
 concurrent pass on the same CPU cores only contends with the first), and while it runs the next
 batch fills up. Each request keeps its own ``top_n``; a request whose client hung up before its
-batch started is dropped from it, and a request whose input fails its batch fails alone (the others
-are scored again without it).
+batch started is dropped from it; a batch all of whose requests have gone stops at its next chunk;
+and a request whose input fails its batch fails alone (the others are scored again without it).
 
 Hosted backends are not batched: their requests go out concurrently as they arrive (a vendor API
 gains nothing from coalescing unrelated queries, and would bill or rate-limit them the same).
@@ -132,10 +132,26 @@ class MicroBatcher:
 
     async def _run(self, batch: Sequence[_Item]) -> None:
         self._metrics.model_call("batched", len(batch), sum(len(i.texts) for i in batch))
+        run = asyncio.ensure_future(self._run_many([i.query for i in batch], [i.texts for i in batch],
+                                                   [i.top_n for i in batch]))
+        abandoned = False
+
+        def abandon(_: object) -> None:
+            # Every request of the batch has gone (clients hung up, deadlines passed): stop scoring it
+            # at the next chunk instead of finishing work nobody will read.
+            nonlocal abandoned
+            if not run.done() and all(i.future.cancelled() for i in batch):
+                abandoned = True
+                run.cancel()
+
+        for item in batch:
+            item.future.add_done_callback(abandon)
         try:
-            results = await self._run_many([i.query for i in batch], [i.texts for i in batch],
-                                           [i.top_n for i in batch])
+            results = await run
         except asyncio.CancelledError:
+            if abandoned:
+                self._metrics.dropped.labels(reason="batch_abandoned").inc()
+                return
             _fail(batch, RuntimeError("the service is shutting down"))
             raise
         except Exception as exc:

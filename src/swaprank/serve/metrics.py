@@ -27,7 +27,8 @@ class ServeMetrics:
     - ``batch_pairs`` and ``batch_requests``: the size of each call in (query, document) pairs and
       in requests.
     - ``dropped_total{reason}``: requests whose client hung up (``client_disconnected``), and of those
-      the ones taken out of a batch before it ran (``removed_from_batch``).
+      the ones taken out of a batch before it ran (``removed_from_batch``); batches stopped because every
+      request of them had gone (``batch_abandoned``).
     - ``ready``: 1 once the model is loaded and warmed, 0 while loading or shutting down.
     """
 
