@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import resource
 import signal
 import threading
@@ -34,7 +35,13 @@ logger = logging.getLogger("swaprank.serve")
 
 def run(settings: ServeSettings, reranker: Reranker | None = None, *, log_level: str = "info",
         access_log: bool = True) -> int:
-    """Serve until a signal stops the server; 0 after a graceful shutdown."""
+    """Serve until a signal stops the server; 0 after a graceful shutdown.
+
+    A local model gets one scoring thread (``SWAPRANK_THREADS=1`` unless set): a second forward pass
+    on the same cores only contends with the first, and one FIFO thread makes requests take turns
+    chunk by chunk, so a small request waits for at most one chunk of a large one.
+    """
+    os.environ.setdefault("SWAPRANK_THREADS", "1")
     app = create_app(settings, reranker)
     _raise_file_limit(settings.max_connections)
     config = uvicorn_config(app, settings, log_level=log_level, access_log=access_log)
