@@ -18,10 +18,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from langchain_core.callbacks import AsyncCallbackManager, CallbackManager, Callbacks
-from langchain_core.documents import BaseDocumentCompressor
-from langchain_core.documents import Document as LCDocument
 from pydantic import ConfigDict
+
+from swaprank.backends.optional import missing
+
+try:
+    from langchain_core.callbacks import AsyncCallbackManager, CallbackManager, Callbacks
+    from langchain_core.documents import BaseDocumentCompressor
+    from langchain_core.documents import Document as LCDocument
+except ImportError as _exc:  # name the extra, not a bare "No module named 'langchain_core'"
+    raise missing("langchain", "swaprank.langchain (RerankCompressor)", _exc) from _exc
 
 from swaprank import Reranker
 from swaprank.adapter_fields import PASSTHROUGH_KEY, RerankSettings, long_document_metadata, usage_metadata

@@ -18,12 +18,17 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, NamedTuple
 
-from llama_index.core.bridge.pydantic import Field
-from llama_index.core.callbacks import CBEventType, EventPayload
-from llama_index.core.instrumentation import get_dispatcher
-from llama_index.core.instrumentation.events.rerank import ReRankEndEvent, ReRankStartEvent
-from llama_index.core.postprocessor.types import BaseNodePostprocessor
-from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
+from swaprank.backends.optional import missing
+
+try:
+    from llama_index.core.bridge.pydantic import Field
+    from llama_index.core.callbacks import CBEventType, EventPayload
+    from llama_index.core.instrumentation import get_dispatcher
+    from llama_index.core.instrumentation.events.rerank import ReRankEndEvent, ReRankStartEvent
+    from llama_index.core.postprocessor.types import BaseNodePostprocessor
+    from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
+except ImportError as _exc:  # name the extra, not a bare "No module named 'llama_index'"
+    raise missing("llama-index", "swaprank.llama_index (RerankPostprocessor)", _exc) from _exc
 
 from swaprank import Reranker
 from swaprank.adapter_fields import (

@@ -201,8 +201,10 @@ class InvalidInputError(SwapRankError, ValueError):
     """The query or a document handed to ``rerank`` is unusable (the message names which)."""
 
 
-class MissingDependencyError(SwapRankError, ImportError):
-    """A backend needs a package that is not installed (the message names the pip extra)."""
+class MissingDependencyError(SwapRankError, ModuleNotFoundError):
+    """A backend, adapter or command needs a package that is not installed: the message names the pip
+    extra (``pip install "swaprank[langchain]"``), ``name`` the missing module. A ``ModuleNotFoundError``,
+    so ``except ImportError`` still catches it."""
 
 
 class BackendError(SwapRankError):
