@@ -68,7 +68,7 @@ BACKENDS = [
 ]
 
 
-@pytest.mark.parametrize(("spec", "package", "extra"), BACKENDS, ids=[b[0].split(":")[0] + "-" + b[2] for b in BACKENDS])
+@pytest.mark.parametrize(("spec", "package", "extra"), BACKENDS, ids=[b[2] for b in BACKENDS])
 def test_a_backend_without_its_sdk_names_the_extra(monkeypatch: pytest.MonkeyPatch, spec: str, package: str,
                                                    extra: str) -> None:
     hide(monkeypatch, package)
@@ -101,8 +101,9 @@ def test_a_cli_command_without_its_extra_names_it_before_doing_anything(
 
 def test_every_cli_extra_exists_in_pyproject() -> None:
     """The command's error names an extra pip can install."""
-    import tomllib
     from pathlib import Path
+
+    import tomllib
 
     extras = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"][
         "optional-dependencies"]
