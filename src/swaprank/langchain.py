@@ -30,7 +30,13 @@ except ImportError as _exc:  # name the extra, not a bare "No module named 'lang
     raise missing("langchain", "swaprank.langchain (RerankCompressor)", _exc) from _exc
 
 from swaprank import Reranker
-from swaprank.adapter_fields import PASSTHROUGH_KEY, RerankSettings, long_document_metadata, usage_metadata
+from swaprank.adapter_fields import (
+    PASSTHROUGH_KEY,
+    RerankSettings,
+    check_items,
+    long_document_metadata,
+    usage_metadata,
+)
 from swaprank.types import Document, RerankResult
 
 SCORE_KEY = "relevance_score"
@@ -43,6 +49,10 @@ class RerankCompressor(RerankSettings, BaseDocumentCompressor):
     model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
 
     def _documents(self, documents: Sequence[LCDocument]) -> list[Document]:
+        check_items(documents, LCDocument, "RerankCompressor.compress_documents",
+                    "langchain_core.documents.Document objects",
+                    {str: "wrap each text: Document(page_content=text) (from langchain_core.documents import "
+                          "Document)"})
         return [Document(d.page_content, d.id) for d in documents]
 
     def _to_documents(self, documents: Sequence[LCDocument], result: RerankResult) -> list[LCDocument]:

@@ -201,6 +201,12 @@ class InvalidInputError(SwapRankError, ValueError):
     """The query or a document handed to ``rerank`` is unusable (the message names which)."""
 
 
+class DocumentTypeError(InvalidInputError, TypeError):
+    """An adapter was handed objects of the wrong type (strings where its framework's documents or
+    nodes belong); the message names the type expected and how to wrap what was given. Both an
+    ``InvalidInputError`` and a ``TypeError``."""
+
+
 class MissingDependencyError(SwapRankError, ModuleNotFoundError):
     """A backend, adapter or command needs a package that is not installed: the message names the pip
     extra (``pip install "swaprank[langchain]"``), ``name`` the missing module. A ``ModuleNotFoundError``,
