@@ -16,6 +16,7 @@ from typing import Any
 
 from swaprank.backends.cross_encoder.loaded import LoadedModel, score_mapping
 from swaprank.backends.cross_encoder.resolve import Target
+from swaprank.backends.devices import check_device_present
 from swaprank.backends.fastpath.choice import Plan
 from swaprank.backends.notices import warn_instruction_ignored
 from swaprank.backends.optional import require
@@ -64,6 +65,7 @@ def load_torch(target: Target, plan: Plan) -> LoadedModel:
 def _cross_encoder(target: Target, plan: Plan) -> Any:
     """The sentence-transformers ``CrossEncoder``, refused unless it has the one output a reranker needs."""
     st = require("sentence_transformers", "cross-encoder")
+    check_device_present(target.vendor, target.option("device"))
     kwargs: dict[str, Any] = {
         "device": target.option("device"),
         "max_length": target.option("max_length"),
