@@ -40,6 +40,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+from swaprank.backends import hub
 from swaprank.backends.contract import Backend, Scores
 from swaprank.backends.devices import check_device, check_device_present
 from swaprank.backends.local_model import check_model_directory
@@ -151,10 +152,13 @@ class ColBERTBackend(Backend):
     # ----------------------------------------------------------------- loading
 
     def _load(self, name: str) -> Any:
+        local_only = hub.prepare(name, self.vendor)  # hub unreachable: the cache, or one error in seconds
         st = require("sentence_transformers", "colbert")
         check_device_present(self.vendor, self.option("device"))
         kwargs: dict[str, Any] = {"device": self.option("device"),
                                   "trust_remote_code": self.option("trust_remote_code")}
+        if local_only:
+            kwargs["local_files_only"] = True
         if self.option("dtype"):
             kwargs["model_kwargs"] = {"dtype": getattr(require("torch", "colbert"), self.option("dtype"))}
         try:

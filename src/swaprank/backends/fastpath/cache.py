@@ -13,6 +13,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from swaprank.backends import hub
 from swaprank.backends.fastpath.artifact import (
     cache_dir_for,
     cache_key,
@@ -39,9 +40,10 @@ def local_model_dir(model: str) -> Path:
     expanded = Path(os.path.expanduser(model))
     if expanded.is_dir():
         return expanded
-    hub = require("huggingface_hub", "cross-encoder")
+    hf_hub = require("huggingface_hub", "cross-encoder")
+    local_only = hub.prepare(model, "cross-encoder")  # hub unreachable: the cache, or one error in seconds
     try:
-        return Path(hub.snapshot_download(repo_id=model, ignore_patterns=_HUB_IGNORE))
+        return Path(hf_hub.snapshot_download(repo_id=model, ignore_patterns=_HUB_IGNORE, local_files_only=local_only))
     except Exception as exc:  # offline, unknown repo, gated...
         raise BackendUnavailableError(
             f"could not fetch cross-encoder {model!r} to export it: {type(exc).__name__}: {exc} (offline, "
