@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from swaprank.backends.fastpath.artifact import (
 )
 from swaprank.backends.fastpath.calibration import Pair, digest_pairs, sample_pairs
 from swaprank.backends.fastpath.choice import Plan
+from swaprank.backends.fastpath.notices import announce, quiet_runtimes
 from swaprank.backends.optional import require
 from swaprank.types import BackendUnavailableError
 
@@ -67,11 +69,15 @@ def cached_artifact(model: str, plan: Plan, *, calibration: Sequence[Pair] | Non
     if is_artifact(target):
         logger.debug("cross-encoder %s: artifact cache hit %s", model, target)
         return target
-    logger.info("cross-encoder %s: exporting %s/%s/%s into %s (once; later loads reuse it)", model,
-                plan.runtime, plan.precision, plan.quantize, target)
-    return export_to(model, target, plan, source_digest=digest, calibration=calibration,
-                     trust_remote_code=trust_remote_code, parity_max_diff=parity_max_diff,
-                     parity_min_agreement=parity_min_agreement, threads=threads, source=source)
+    what = f"{plan.runtime} {plan.precision}" + (" int8" if plan.quantize == "int8" else "")
+    announce(f"exporting {model} to {what} once (seconds to a minute); cached at {target}")
+    started = time.monotonic()
+    exported = export_to(model, target, plan, source_digest=digest, calibration=calibration,
+                         trust_remote_code=trust_remote_code, parity_max_diff=parity_max_diff,
+                         parity_min_agreement=parity_min_agreement, threads=threads, source=source)
+    announce(f"exported {model} to {what} in {time.monotonic() - started:.1f} s; cached at {exported} "
+             "(later loads reuse it)")
+    return exported
 
 
 def export_to(model: str, target: Path, plan: Plan, *, source_digest: str | None = None,
@@ -92,5 +98,6 @@ def export_to(model: str, target: Path, plan: Plan, *, source_digest: str | None
                                   parity_min_agreement=parity_min_agreement, threads=threads, source_name=model)
         logger.info("cross-encoder %s: exported %s", model, dict(manifest_summary(manifest)))
 
-    publish(target, build, replace=replace)
+    with quiet_runtimes():
+        publish(target, build, replace=replace)
     return target
