@@ -8,8 +8,10 @@ and to the policy (order, input alignment, windows) that must not change with th
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -208,8 +210,47 @@ def test_auto_picks_the_fastest_installed_runtime(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(choice, "installed", lambda name: name == "onnx")
     assert choice.choose("auto", None, "int8") == choice.Plan("onnx", "fp32", "int8")
     monkeypatch.setattr(choice, "installed", lambda name: False)
-    with pytest.raises(MissingDependencyError, match=r"swaprank\[openvino\] or swaprank\[onnx\]"):
+    with pytest.raises(MissingDependencyError, match=r'"swaprank\[openvino\]" or "swaprank\[onnx\]"'):
         choice.choose("auto", None, "int8")
+
+
+def test_the_one_time_export_says_what_it_does_and_hides_the_runtimes_chatter(
+        cache: Path, model_copy: Path, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) -> None:
+    spec = f"cross-encoder:{model_copy}?quantize=int8&runtime=openvino&parity_max_diff=1&parity_min_agreement=0"
+    with caplog.at_level(logging.INFO):
+        Reranker(spec).warmup()
+        Reranker(spec).rerank(QUERY, DOCS)  # a later load reuses the artifact: nothing more is said
+    notices = [r for r in caplog.records if r.name == "swaprank.export"]
+    assert [r.levelno for r in notices] == [logging.INFO, logging.INFO]
+    (target,) = artifacts(cache)
+    before, after = (r.getMessage() for r in notices)
+    assert before == (f"exporting {model_copy} to openvino bf16 int8 once (seconds to a minute); "
+                      f"cached at {target}")
+    assert re.fullmatch(rf"exported {re.escape(str(model_copy))} to openvino bf16 int8 in \d+\.\d s; cached at "
+                        rf"{re.escape(str(target))} \(later loads reuse it\)", after)
+    assert not [r for r in caplog.records if r.name.startswith("nncf") and r.levelno < logging.WARNING]
+    out, err = capfd.readouterr()
+    assert "INFO:nncf" not in out + err  # nncf's own stdout handler was held at WARNING
+
+
+def test_export_notices_reach_stderr_when_the_application_configured_no_logging(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from swaprank.backends.fastpath import notices
+
+    monkeypatch.setattr(notices.logger, "hasHandlers", lambda: False)
+    notices.announce("exporting m to onnx fp32 once")
+    assert capsys.readouterr().err == "swaprank: exporting m to onnx fp32 once\n"
+
+
+def test_the_runtimes_info_lines_are_dropped_during_an_export_only() -> None:
+    from swaprank.backends.fastpath.notices import quiet_runtimes
+
+    nncf = logging.getLogger("nncf")
+    info = logging.LogRecord("nncf", logging.INFO, __file__, 1, "noise", None, None)
+    warning = logging.LogRecord("nncf", logging.WARNING, __file__, 1, "news", None, None)
+    with quiet_runtimes():
+        assert not nncf.filter(info) and nncf.filter(warning)
+    assert nncf.filter(info)
 
 
 @pytest.mark.parametrize(("options", "message"), [

@@ -116,7 +116,7 @@ def test_entry_point_backends_are_discovered(tmp_path: Path, monkeypatch: pytest
 
 
 def test_missing_dependency_names_the_pip_extra() -> None:
-    with pytest.raises(MissingDependencyError, match=r"pip install 'swaprank\[fancy\]'") as info:
+    with pytest.raises(MissingDependencyError, match=r'pip install "swaprank\[fancy\]"') as info:
         require("swaprank_no_such_module", "fancy")
     assert isinstance(info.value, ImportError)
 

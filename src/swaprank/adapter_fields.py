@@ -13,7 +13,9 @@ A call takes the engine once at its start: a concurrent assignment never changes
 
 from __future__ import annotations
 
+import difflib
 import os
+from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, field_serializer
@@ -21,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, field
 from swaprank import Reranker
 from swaprank.config import DEFAULT_MODEL, ENV_MODEL, format_chain, parse_chain
 from swaprank.redaction import redact_text, redacted_chain
-from swaprank.types import RankedDocument, RerankResult
+from swaprank.types import ConfigError, DocumentTypeError, RankedDocument, RerankResult
 
 
 def _default_model() -> str:
@@ -31,6 +33,33 @@ def _default_model() -> str:
 # The fields the engine is built from: assigning one rebuilds it.
 ENGINE_FIELDS = frozenset({"model", "top_n", "score_threshold", "min_results", "on_error", "fuse", "api_key",
                            "trusted"})
+
+
+# Names users bring from other rerankers (LlamaIndex's SentenceTransformerRerank, Cohere's API, the
+# rerankers library...), mapped to this adapter's field and why: a field the adapter does not have is
+# refused with a suggestion (issue 25: `topn=2` on LlamaIndex used to be dropped, returning all nodes).
+_FIELD_HINTS: dict[str, tuple[str, str]] = {
+    "top_k": ("top_n", "swaprank calls the number of results kept after reranking top_n (LlamaIndex's "
+                       "similarity_top_k, on the retriever, is how many candidates come in)"),
+    "topk": ("top_n", "the number of results kept after reranking is top_n"),
+    "k": ("top_n", "the number of results kept after reranking is top_n"),
+    "n": ("top_n", "the number of results kept after reranking is top_n"),
+    "threshold": ("score_threshold", "the minimum normalised [0, 1] score is score_threshold"),
+    "min_score": ("score_threshold", "the minimum normalised [0, 1] score is score_threshold"),
+    "model_name": ("model", "the model is a swaprank config string, e.g. model='cross-encoder:<hub id or dir>'"),
+    "model_id": ("model", "the model is a swaprank config string, e.g. model='cross-encoder:<hub id or dir>'"),
+}
+
+
+def unknown_field_error(component: str, name: str, fields: set[str]) -> ConfigError:
+    """The error for a field ``component`` does not have: the likely field first, the full list after."""
+    hint = _FIELD_HINTS.get(name.lower())
+    if hint is not None and hint[0] in fields:
+        suggestion = f"did you mean {hint[0]!r}? {hint[1]}"
+    else:
+        close = difflib.get_close_matches(name, sorted(fields), n=1, cutoff=0.6)
+        suggestion = f"did you mean {close[0]!r}?" if close else "it is not one of its settings"
+    return ConfigError(f"{component} has no field {name!r}: {suggestion} (fields: {', '.join(sorted(fields))})")
 
 
 def redacted_model(model: str) -> str:
@@ -79,6 +108,10 @@ class RerankSettings(BaseModel):
     _reranker: Reranker = PrivateAttr()
 
     def __init__(self, **data: Any) -> None:
+        fields = self._field_names()
+        for name in data:
+            if name not in fields:  # refused by both adapters alike, before pydantic sees it
+                raise unknown_field_error(type(self).__name__, name, fields)
         super().__init__(**data)
         # Build (and so validate) the Reranker now: a bad config string fails at construction with
         # swaprank's ConfigError (outside pydantic validation, which would rewrap it), not at the
@@ -97,7 +130,14 @@ class RerankSettings(BaseModel):
             trusted=self.trusted,
         )
 
+    @classmethod
+    def _field_names(cls) -> set[str]:
+        """The names this component accepts, as keywords and attributes (aliases included)."""
+        return set(cls.model_fields) | {f.alias for f in cls.model_fields.values() if f.alias}
+
     def __setattr__(self, name: str, value: Any) -> None:
+        if not name.startswith("_") and name not in self._field_names() and not hasattr(type(self), name):
+            raise unknown_field_error(type(self).__name__, name, self._field_names())
         if name not in ENGINE_FIELDS:
             super().__setattr__(name, value)
             return
@@ -179,3 +219,17 @@ def long_document_metadata(hit: RankedDocument) -> dict[str, Any]:
     if hit.truncated:
         extra[TRUNCATED_KEY] = True
     return extra
+
+
+def check_items(items: Any, expected: type, method: str, what: str, fixes: Mapping[type, str]) -> None:
+    """Refuse a call whose items are not ``expected`` (a framework's documents or nodes) with a
+    ``DocumentTypeError`` naming the position, the type given and how to wrap it (``fixes`` by type),
+    before a bare ``AttributeError`` deep in the translation does."""
+    if isinstance(items, (str, bytes)) or not isinstance(items, Iterable):
+        raise DocumentTypeError(f"{method} expects a list of {what}, got a {type(items).__name__}")
+    for position, item in enumerate(items):
+        if isinstance(item, expected):
+            continue
+        fix = next((text for kind, text in fixes.items() if isinstance(item, kind)),
+                   f"pass {what}")
+        raise DocumentTypeError(f"{method} expects {what}; item {position} is a {type(item).__name__}: {fix}")

@@ -19,14 +19,15 @@ option marked with a ``risk`` and a local model path (docs/design.md, "Security"
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import unquote
 
-from swaprank.backends.registry import Registration, Registry, default_registry
-from swaprank.redaction import redact_config, show_word
+from swaprank.backends.registry import ALIASES, Registration, Registry, default_registry
+from swaprank.redaction import is_secret_name, redact_config, show_word
 from swaprank.specs import BackendSpec, Option, format_chain, format_spec
 from swaprank.types import ConfigError, UntrustedOptionError
 
@@ -108,10 +109,49 @@ def build_spec(backend: str, model: str = "", options: Mapping[str, Any] | None 
             typed[key] = value
             continue
         if key not in table:
-            valid = ", ".join(sorted(table)) or "(none)"
-            raise ConfigError(f"unknown option {show_word(key)!r} for backend {name!r}; valid options: {valid}")
+            raise unknown_option(key, name, table)
         typed[key] = table[key].coerce(key, value)
     return BackendSpec(backend=name, model=model, options=tuple(sorted(typed.items())))
+
+
+# Keyword arguments of Reranker and the adapters (and names users give them) that are not config
+# options: a config string says which model, the arguments say what to do with its scores.
+_ARGUMENTS = {"top_n": "top_n", "top_k": "top_n", "topn": "top_n", "score_threshold": "score_threshold",
+              "threshold": "score_threshold", "min_results": "min_results", "fuse": "fuse", "rrf_k": "rrf_k",
+              "on_error": "on_error", "dedup": "dedup", "cache_size": "cache_size", "trusted": "trusted"}
+
+
+def unknown_option(key: str, backend: str, table: Mapping[str, Option]) -> ConfigError:
+    """The error for an option ``backend`` does not take: the likely fix first, the valid options after."""
+    valid = f"valid options: {', '.join(sorted(table)) or '(none)'}"
+    shown = show_word(key)
+    if key.lower() in _ARGUMENTS:
+        argument = _ARGUMENTS[key.lower()]
+        return ConfigError(
+            f"{shown!r} is not a config-string option of backend {backend!r}: {argument} is an argument of "
+            f"Reranker and of the adapters, e.g. Reranker(model, {argument}=...) or "
+            f"RerankCompressor(model=..., {argument}=...); {valid}")
+    if is_secret_name(key):  # never echo it: its value is a credential
+        return ConfigError(f"a credential never goes in a config string (backend {backend!r}): pass api_key= to "
+                           "Reranker or the adapter, or set the vendor's environment variable; " + valid)
+    close = difflib.get_close_matches(key.lower(), sorted(table), n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return ConfigError(f"unknown option {shown!r} for backend {backend!r}; {hint}{valid}")
+
+
+def _no_backend_hint(text: str, backend: str, registry: Registry) -> ConfigError | None:
+    """A config string without a known backend: a bare hub id gets the backend it most likely needs
+    (never guessed silently: the same id can be a local model or a vendor's API)."""
+    if ":" in text or registry.canonical_name(backend) in registry.names() or \
+            registry.canonical_name(backend) in ALIASES:
+        return None
+    if "/" in backend and _HUB_ID.fullmatch(backend):
+        return ConfigError(
+            f"{backend!r} names no backend: did you mean \"cross-encoder:{backend}\"? A config string is "
+            f"backend:model, and the backend is never guessed from the model id (it could be a local model "
+            f"or a vendor's API); {registry.suggest('')}")
+    return ConfigError(f"unknown backend {show_word(backend)!r}; {registry.suggest(backend)}; a config string is "
+                       "backend:model, e.g. cross-encoder:<hub id or directory>, or a bare backend name")
 
 
 def parse_spec(text: str, *, registry: Registry | None = None, trusted: bool = True) -> BackendSpec:
@@ -133,6 +173,9 @@ def parse_spec(text: str, *, registry: Registry | None = None, trusted: bool = T
         model, _, query = rest.partition("?")
     options = _split_options(query, text)
     found = registry or default_registry()
+    bare = _no_backend_hint(text.partition("?")[0], backend.strip(), found) if colon == -1 else None
+    if bare is not None:
+        raise bare
     if "@" in model and "://" not in model and found.canonical_name(backend) not in found.names():
         # "user:pass@host" (a URL without its scheme): the "backend" is a user name, never quoted.
         raise ConfigError(f"unknown backend in {redact_config(text)!r} (a URL needs its backend first, like "

@@ -18,13 +18,25 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from langchain_core.callbacks import AsyncCallbackManager, CallbackManager, Callbacks
-from langchain_core.documents import BaseDocumentCompressor
-from langchain_core.documents import Document as LCDocument
 from pydantic import ConfigDict
 
+from swaprank.backends.optional import missing
+
+try:
+    from langchain_core.callbacks import AsyncCallbackManager, CallbackManager, Callbacks
+    from langchain_core.documents import BaseDocumentCompressor
+    from langchain_core.documents import Document as LCDocument
+except ImportError as _exc:  # name the extra, not a bare "No module named 'langchain_core'"
+    raise missing("langchain", "swaprank.langchain (RerankCompressor)", _exc) from _exc
+
 from swaprank import Reranker
-from swaprank.adapter_fields import PASSTHROUGH_KEY, RerankSettings, long_document_metadata, usage_metadata
+from swaprank.adapter_fields import (
+    PASSTHROUGH_KEY,
+    RerankSettings,
+    check_items,
+    long_document_metadata,
+    usage_metadata,
+)
 from swaprank.types import Document, RerankResult
 
 SCORE_KEY = "relevance_score"
@@ -37,6 +49,10 @@ class RerankCompressor(RerankSettings, BaseDocumentCompressor):
     model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
 
     def _documents(self, documents: Sequence[LCDocument]) -> list[Document]:
+        check_items(documents, LCDocument, "RerankCompressor.compress_documents",
+                    "langchain_core.documents.Document objects",
+                    {str: "wrap each text: Document(page_content=text) (from langchain_core.documents import "
+                          "Document)"})
         return [Document(d.page_content, d.id) for d in documents]
 
     def _to_documents(self, documents: Sequence[LCDocument], result: RerankResult) -> list[LCDocument]:

@@ -18,18 +18,24 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, NamedTuple
 
-from llama_index.core.bridge.pydantic import Field
-from llama_index.core.callbacks import CBEventType, EventPayload
-from llama_index.core.instrumentation import get_dispatcher
-from llama_index.core.instrumentation.events.rerank import ReRankEndEvent, ReRankStartEvent
-from llama_index.core.postprocessor.types import BaseNodePostprocessor
-from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
+from swaprank.backends.optional import missing
+
+try:
+    from llama_index.core.bridge.pydantic import Field
+    from llama_index.core.callbacks import CBEventType, EventPayload
+    from llama_index.core.instrumentation import get_dispatcher
+    from llama_index.core.instrumentation.events.rerank import ReRankEndEvent, ReRankStartEvent
+    from llama_index.core.postprocessor.types import BaseNodePostprocessor
+    from llama_index.core.schema import BaseNode, MetadataMode, NodeWithScore, QueryBundle
+except ImportError as _exc:  # name the extra, not a bare "No module named 'llama_index'"
+    raise missing("llama-index", "swaprank.llama_index (RerankPostprocessor)", _exc) from _exc
 
 from swaprank import Reranker
 from swaprank.adapter_fields import (
     PASSTHROUGH_KEY,
     USAGE_KEY,
     RerankSettings,
+    check_items,
     long_document_metadata,
     result_summary,
 )
@@ -109,6 +115,13 @@ class RerankPostprocessor(RerankSettings, BaseNodePostprocessor):
         """Everything around one rerank, for both paths: events on every path, the callback event,
         translation in and out. The sync and async methods only run the engine inside it."""
         engine = self._reranker  # one engine for the whole call, whatever is assigned meanwhile
+        # Wrong types are refused before the start event, which would fail on them in pydantic.
+        check_items(nodes, NodeWithScore, "RerankPostprocessor.postprocess_nodes",
+                    "llama_index.core.schema.NodeWithScore objects",
+                    {BaseNode: "wrap each node: NodeWithScore(node=node) (from llama_index.core.schema import "
+                               "NodeWithScore)",
+                     str: "wrap each text: NodeWithScore(node=TextNode(text=text)) (from llama_index.core.schema "
+                          "import NodeWithScore, TextNode)"})
         dispatcher.event(ReRankStartEvent(query=query_bundle, nodes=list(nodes), top_n=engine.top_n or len(nodes),
                                           model_name=engine.model_name))
         try:

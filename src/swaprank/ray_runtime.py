@@ -20,7 +20,8 @@ import os
 import sys
 from typing import Any
 
-from swaprank.types import ConfigError, MissingDependencyError
+from swaprank.backends.optional import missing
+from swaprank.types import ConfigError
 
 logger = logging.getLogger("swaprank")
 
@@ -41,7 +42,7 @@ def import_ray() -> Any:
     try:
         import ray
     except ImportError as exc:  # pragma: no cover - exercised only without the extra
-        raise MissingDependencyError("Ray is not installed; pip install 'swaprank[ray]'") from exc
+        raise missing("ray", "Ray (swaprank batch, swaprank serve --replicas)", exc) from exc
     return ray
 
 

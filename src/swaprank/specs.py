@@ -7,11 +7,13 @@ no cycle.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import quote
 
-from swaprank.redaction import show_value
+from swaprank.redaction import is_secret_name, show_value
 from swaprank.types import ConfigError
 
 # What an option can do beyond tuning the model (docs/design.md, "Security"): a config string from a
@@ -36,6 +38,9 @@ class Option:
     # (``risk_reason`` says how, for the error and the option reference).
     risk: Risk | None = None
     risk_reason: str = ""
+    # A check of the value beyond its type and choices (a device name...), run when the config string
+    # is parsed: it returns what is wrong, with a suggestion ("did you mean 'cuda'?"), or None.
+    check: Callable[[Any], str | None] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.risk is not None and self.risk not in RISKS:
@@ -50,11 +55,16 @@ class Option:
                 f"option {name!r} expects {self.type.__name__}, got {show_value(name, value)}"
             ) from None
         if self.choices is not None and result not in self.choices:
+            close = difflib.get_close_matches(str(result).lower(), self.choices, n=1, cutoff=0.5)
+            hint = f" (did you mean {close[0]!r}?)" if close and not is_secret_name(name) else ""
             raise ConfigError(
-                f"option {name!r} must be one of {', '.join(self.choices)}; got {show_value(name, value)}"
+                f"option {name!r} must be one of {', '.join(self.choices)}; got {show_value(name, value)}{hint}"
             )
         if self.minimum is not None and result < self.minimum:
             raise ConfigError(f"option {name!r} must be >= {self.minimum:g}; got {show_value(name, value)}")
+        problem = self.check(result) if self.check is not None else None
+        if problem:
+            raise ConfigError(f"option {name!r} got {show_value(name, value)}: {problem}")
         return result
 
     def _convert(self, value: Any) -> Any:

@@ -216,8 +216,16 @@ class RequestTooLargeError(InvalidInputError):
         self.limit = limit
 
 
-class MissingDependencyError(SwapRankError, ImportError):
-    """A backend needs a package that is not installed (the message names the pip extra)."""
+class DocumentTypeError(InvalidInputError, TypeError):
+    """An adapter was handed objects of the wrong type (strings where its framework's documents or
+    nodes belong); the message names the type expected and how to wrap what was given. Both an
+    ``InvalidInputError`` and a ``TypeError``."""
+
+
+class MissingDependencyError(SwapRankError, ModuleNotFoundError):
+    """A backend, adapter or command needs a package that is not installed: the message names the pip
+    extra (``pip install "swaprank[langchain]"``), ``name`` the missing module. A ``ModuleNotFoundError``,
+    so ``except ImportError`` still catches it."""
 
 
 class BackendError(SwapRankError):

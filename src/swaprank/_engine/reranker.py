@@ -99,6 +99,8 @@ class Reranker:
             raise ConfigError(f"registry must be a swaprank.backends.Registry, got {type(registry).__name__}")
         self._registry = registry if registry is not None else default_registry()
         self.specs: tuple[BackendSpec, ...] = parse_chain(model, registry=self.registry, trusted=trusted)
+        for spec in self.specs:  # what this machine can tell without loading (a missing model directory)
+            self.registry.registration(spec.backend).check(spec)
         self.trusted = trusted
         self.top_n = check_top_n(top_n, ConfigError)
         self.score_threshold = check_threshold(score_threshold)

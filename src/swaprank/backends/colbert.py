@@ -40,7 +40,10 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+from swaprank.backends import hub
 from swaprank.backends.contract import Backend, Scores
+from swaprank.backends.devices import check_device, check_device_present
+from swaprank.backends.local_model import check_model_directory
 from swaprank.backends.notices import warn_instruction_ignored
 from swaprank.backends.optional import require
 from swaprank.specs import BackendSpec, Option
@@ -49,7 +52,6 @@ from swaprank.windows import Limit, TokenizerCounter, Windowing, WindowPolicy, w
 
 logger = logging.getLogger(__name__)
 
-_PATH_PREFIXES = ("/", "./", "../", "~", ".\\", "..\\")
 _DOCUMENT_PROMPTS = ("document", "passage", "corpus")  # the order MultiVectorEncoder.encode_document uses
 
 
@@ -110,7 +112,7 @@ class ColBERTBackend(Backend):
     local: ClassVar[bool] = True  # scores in this process: serve coalesces its requests
     default_model: ClassVar[str | None] = "answerdotai/answerai-colbert-small-v1"
     options: ClassVar[dict[str, Option]] = {
-        "device": Option(str, None, "cpu, cuda, cuda:1, mps...; default: the best available"),
+        "device": Option(str, None, "cpu, cuda, cuda:1, mps...; default: the best available", check=check_device),
         "batch_size": Option(int, 32, "texts per forward pass (queries and documents are encoded apart)", minimum=1),
         "query_length": Option(int, None, "query tokens the model reads (longer queries are cut); "
                                "default: the model's", minimum=4),
@@ -127,14 +129,17 @@ class ColBERTBackend(Backend):
                               "no instruction, so it is ignored with one warning"),
     }
 
+    @classmethod
+    def check_spec(cls, spec: BackendSpec) -> None:
+        check_model_directory(cls.vendor, spec.model)
+
     def __init__(self, spec: BackendSpec, *, api_key: Any = None) -> None:
         super().__init__(spec)
         if self.option("instruction") is not None:
             warn_instruction_ignored(spec, "ColBERT encoders take no instruction")
         self._lock = threading.Lock()  # one forward pass at a time, and the cache changes under it
         expanded = os.path.expanduser(spec.model)
-        if spec.model.startswith(_PATH_PREFIXES) and not os.path.isdir(expanded):
-            raise ConfigError(f"colbert model directory does not exist: {spec.model!r}")
+        check_model_directory(self.vendor, spec.model)  # already at parse time; the directory may have gone
         self._model = self._load(expanded if os.path.isdir(expanded) else spec.model)
         self._maxsim = require("sentence_transformers.util.similarity", "colbert").maxsim
         self.cache = DocEmbeddingCache(self.option("doc_cache"))
@@ -147,9 +152,13 @@ class ColBERTBackend(Backend):
     # ----------------------------------------------------------------- loading
 
     def _load(self, name: str) -> Any:
+        local_only = hub.prepare(name, self.vendor)  # hub unreachable: the cache, or one error in seconds
         st = require("sentence_transformers", "colbert")
+        check_device_present(self.vendor, self.option("device"))
         kwargs: dict[str, Any] = {"device": self.option("device"),
                                   "trust_remote_code": self.option("trust_remote_code")}
+        if local_only:
+            kwargs["local_files_only"] = True
         if self.option("dtype"):
             kwargs["model_kwargs"] = {"dtype": getattr(require("torch", "colbert"), self.option("dtype"))}
         try:

@@ -103,6 +103,13 @@ class Backend(ABC):  # noqa: B024 - abstract in intent: a subclass writes score 
 
     # ------------------------------------------------------------------ what a backend is
 
+    @classmethod  # noqa: B027 - an optional hook, empty by default
+    def check_spec(cls, spec: BackendSpec) -> None:
+        """Refuse, when a Reranker (or an adapter) is built from ``spec``, what is wrong with it and needs
+        no model, no network and no heavy import to tell (a model directory that does not exist,
+        options that contradict each other): raise ``ConfigError``. Loading stays lazy; the default
+        accepts everything its option table accepted."""
+
     def info(self) -> BackendInfo:
         """The facts the engine and apps act on (may load a tokenizer or ask a server once: blocking).
 

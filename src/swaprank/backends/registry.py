@@ -16,6 +16,7 @@ invisible to every other registry (tests use one per test instead of editing mod
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import importlib
 import threading
@@ -84,6 +85,14 @@ class Registration:
         return cls(name, factory, options, default_model, True if uses_api_key is None else uses_api_key,
                    bool(local))
 
+    def check(self, spec: BackendSpec) -> None:
+        """The backend's own refusals of a spec that need no model (``Backend.check_spec``), run when a
+        Reranker (or an adapter) is built: a missing model directory fails there, not at first use.
+        Not in ``parse_spec``, which stays a pure reading of the string (a spec may be parsed on one
+        machine and served on another)."""
+        if isinstance(self.factory, type) and issubclass(self.factory, Backend):
+            self.factory.check_spec(spec)
+
     def build(self, spec: BackendSpec, api_key: SecretStr | str | None) -> Backend:
         """Call the factory and hold what it made to the contract (wrapping a duck-typed scorer)."""
         made = self.factory(spec, api_key=api_key)
@@ -149,8 +158,8 @@ class Registry:
         return ALIASES.get(name, name)
 
     def registration(self, name: str) -> Registration:
-        """The registration for a backend name, or ConfigError listing the valid names."""
-        name = self.canonical_name(name)
+        """The registration for a backend name, or ConfigError suggesting the closest valid name."""
+        given, name = name, self.canonical_name(name)
         with self._lock:
             found = self._registered.get(name)
         if found is not None:
@@ -163,9 +172,15 @@ class Registry:
             loaded = Registration.of(name, eps[name].load())
             with self._lock:
                 return self._registered.setdefault(name, loaded)
+        raise ConfigError(f"unknown backend {show_word(given.strip())!r}; {self.suggest(name)}")
+
+    def suggest(self, name: str) -> str:
+        """"did you mean ...?" for an unknown backend name (aliases included), then every valid name."""
         aliases = ", ".join(f"{a}={b}" for a, b in sorted(ALIASES.items()))
-        raise ConfigError(f"unknown backend {show_word(name)!r}; valid backends: {', '.join(self.names())} "
-                          f"(aliases: {aliases})")
+        names = self.names()
+        close = difflib.get_close_matches(name.strip().lower(), [*names, *ALIASES], n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        return f"{hint}valid backends: {', '.join(names)} (aliases: {aliases})"
 
     def _plugin_entry_points(self) -> dict[str, Any]:
         if not self._entry_points:

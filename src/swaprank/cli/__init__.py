@@ -12,7 +12,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from swaprank.types import SwapRankError
+from swaprank.backends.optional import require_all
+from swaprank.types import MissingDependencyError, SwapRankError
 
 _COMMANDS: dict[str, tuple[str, str]] = {
     "rerank": ("swaprank.cli.rerank", "rerank documents (JSON lines or arguments) for a query"),
@@ -23,6 +24,18 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "finetune": ("swaprank.cli.finetune", "fine-tune a cross-encoder on your data, hard negatives from your retriever"),
     "serve": ("swaprank.cli.serve", "serve the reranker over HTTP (Cohere v2 and Jina/vLLM rerank APIs)"),
     "batch": ("swaprank.cli.batch", "score (query, document) pairs from a file on Ray Data, resumably"),
+}
+
+# The pip extra each command needs and the packages it provides, checked before the command is
+# imported or does any work (finetune would otherwise mine negatives for minutes before it imports
+# ``datasets``). ``rerank`` and ``export`` need what the model's backend needs; the backend says so.
+NEEDS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "eval": ("eval", ("bm25s", "pytrec_eval", "Stemmer", "matplotlib", "tqdm", "sentence_transformers")),
+    "demo": ("demo", ("sentence_transformers", "llama_index.core", "langchain_core")),
+    "finetune": ("finetune", ("sentence_transformers", "datasets", "accelerate", "bm25s", "pytrec_eval",
+                              "matplotlib")),
+    "serve": ("serve", ("fastapi", "uvicorn", "prometheus_client")),
+    "batch": ("ray", ("ray", "pyarrow", "filelock")),
 }
 
 
@@ -38,7 +51,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     name = argv[0]
     if name not in _COMMANDS:
         parser.error(f"unknown command {name!r}; choose from {', '.join(_COMMANDS)}")
-    module = importlib.import_module(_COMMANDS[name][0])
+    try:
+        if name in NEEDS:
+            extra, modules = NEEDS[name]
+            require_all(modules, extra, f"swaprank {name}")
+        module = importlib.import_module(_COMMANDS[name][0])
+    except MissingDependencyError as exc:
+        print(f"swaprank {name}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
     command = argparse.ArgumentParser(prog=f"swaprank {name}", description=_COMMANDS[name][1])
     module.add_arguments(command)
     args = command.parse_args(argv[1:])

@@ -38,9 +38,18 @@ def _read_stdin() -> list[Any]:
     return docs
 
 
+HOW_TO_PASS = ('pass them as arguments (swaprank rerank -q "query" "first document" "second document") or on '
+               'stdin, one per line: plain text or JSON {"text": ..., "id": ...} (cat docs.jsonl | swaprank rerank -q '
+               '"query")')
+
+
 def run(args: argparse.Namespace) -> int:
+    reranker = Reranker(model_argument(args), **reranker_options(args))  # a bad model fails before reading
+    if not args.documents and sys.stdin.isatty():
+        print("swaprank rerank: reading documents from stdin, one per line; end with Ctrl-D", file=sys.stderr)
     documents = args.documents or _read_stdin()
-    reranker = Reranker(model_argument(args), **reranker_options(args))
+    if not documents:
+        raise InvalidInputError(f"no documents to rerank: {HOW_TO_PASS}")
     result = reranker.rerank(args.query, documents)
     for hit in result:
         print(json.dumps({"index": hit.index, "score": hit.score, "raw_score": hit.raw_score,

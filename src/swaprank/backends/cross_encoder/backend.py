@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from swaprank.backends.contract import Backend, Scores
 from swaprank.backends.cross_encoder.exported import load_artifact, load_exported
 from swaprank.backends.cross_encoder.loaded import LoadedModel
-from swaprank.backends.cross_encoder.resolve import Target, resolve
+from swaprank.backends.cross_encoder.resolve import Target, check, resolve
 from swaprank.backends.cross_encoder.torch_loader import load_torch
+from swaprank.backends.devices import check_device
 from swaprank.backends.fastpath.choice import RUNTIMES, Plan
 from swaprank.specs import BackendSpec, Option
 from swaprank.types import BackendUnavailableError
@@ -49,7 +50,8 @@ class CrossEncoderBackend(Backend):
                                   "parity probe; default: 0.001 fp32, 0.05 bf16, 0.25 int8", minimum=0),
         "parity_min_agreement": Option(float, None, "smallest mean top-3 agreement with fp32 on the parity probe; "
                                        "default: 1.0 fp32, 0.9 bf16, 0.8 int8", minimum=0),
-        "device": Option(str, None, "cpu, cuda, cuda:1, mps... (torch only); default: the best available"),
+        "device": Option(str, None, "cpu, cuda, cuda:1, mps... (torch only); default: the best available",
+                         check=check_device),
         "max_length": Option(int, None, "tokens per (query, document) pair; default: the model's", minimum=8),
         "batch_size": Option(int, None, "pairs per forward pass; default: 32 on torch, 4 on onnx/openvino",
                              minimum=1),
@@ -64,6 +66,13 @@ class CrossEncoderBackend(Backend):
                               "Qwen3-Reranker: their chat template's system/Instruct slot); other models "
                               "warn once and score without it"),
     }
+
+    @classmethod
+    def check_spec(cls, spec: BackendSpec) -> None:
+        """At parse time: a missing model directory, an empty instruction, options the runtime asked for
+        cannot honour (device= with runtime=onnx...). Nothing is loaded or imported."""
+        values = spec.option_dict
+        check(Target(spec, lambda name: values.get(name, cls.options[name].default), cls.vendor))
 
     def __init__(self, spec: BackendSpec, *, api_key: Any = None) -> None:
         super().__init__(spec)

@@ -15,10 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from swaprank.backends.fastpath.choice import Plan, choose
+from swaprank.backends.local_model import PATH_PREFIXES, check_model_directory
 from swaprank.specs import BackendSpec
-from swaprank.types import BackendUnavailableError, ConfigError
-
-_PATH_PREFIXES = ("/", "./", "../", "~", ".\\", "..\\")
+from swaprank.types import BackendUnavailableError, ConfigError, MissingDependencyError
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,15 +53,30 @@ class Target:
         return BackendUnavailableError(message, vendor=self.vendor)
 
 
+def check(target: Target) -> None:
+    """The refusals that need no model, no network and no heavy import: run when the config string
+    is parsed (``CrossEncoderBackend.check_spec``) and again before loading."""
+    instruction = target.option("instruction")
+    if instruction is not None and not instruction.strip():
+        raise ConfigError("instruction= is empty; leave it out to use the model's default instruction")
+    check_model_directory(target.vendor, target.model)
+    if os.path.isdir(target.expanded):
+        return  # maybe an exported artifact: its manifest, read at load, says what it can serve
+    runtime, quantize = target.option("runtime"), target.option("quantize")
+    if runtime not in ("onnx", "openvino") and quantize != "int8":
+        return  # torch, or bf16 on a runtime chosen at load (an LLM reranker stays on torch)
+    try:
+        plan = choose(runtime, target.option("precision"), quantize)
+    except MissingDependencyError:
+        return  # names its extra at load, where a chain may fall back to its next backend
+    refuse_torch_options(target, plan)
+
+
 def resolve(target: Target) -> Path | Plan:
     """An exported artifact directory to serve as it is, or the plan for the model to load (torch)
     or export (onnx/openvino)."""
-    instruction = target.option("instruction")
-    if instruction is not None and not instruction.strip():  # refused before a model is loaded
-        raise ConfigError("instruction= is empty; leave it out to use the model's default instruction")
+    check(target)
     expanded = target.expanded
-    if target.model.startswith(_PATH_PREFIXES) and not os.path.isdir(expanded):
-        raise ConfigError(f"cross-encoder model directory does not exist: {target.model!r}")
     from swaprank.backends.fastpath.artifact import is_artifact
 
     if os.path.isdir(expanded) and is_artifact(Path(expanded)):
@@ -113,7 +127,7 @@ def is_causal_lm(model: str) -> bool:
     path: str | None = os.path.join(expanded, "config.json")
     if not os.path.isdir(expanded):
         path = None
-        if model.count("/") == 1 and not model.startswith(_PATH_PREFIXES):
+        if model.count("/") == 1 and not model.startswith(PATH_PREFIXES):
             try:
                 from huggingface_hub import try_to_load_from_cache
 

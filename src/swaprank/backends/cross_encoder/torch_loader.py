@@ -14,8 +14,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from swaprank.backends import hub
 from swaprank.backends.cross_encoder.loaded import LoadedModel, score_mapping
 from swaprank.backends.cross_encoder.resolve import Target
+from swaprank.backends.devices import check_device_present
 from swaprank.backends.fastpath.choice import Plan
 from swaprank.backends.notices import warn_instruction_ignored
 from swaprank.backends.optional import require
@@ -63,12 +65,16 @@ def load_torch(target: Target, plan: Plan) -> LoadedModel:
 
 def _cross_encoder(target: Target, plan: Plan) -> Any:
     """The sentence-transformers ``CrossEncoder``, refused unless it has the one output a reranker needs."""
+    local_only = hub.prepare(target.model, target.vendor)  # hub unreachable: the cache, or one error in seconds
     st = require("sentence_transformers", "cross-encoder")
+    check_device_present(target.vendor, target.option("device"))
     kwargs: dict[str, Any] = {
         "device": target.option("device"),
         "max_length": target.option("max_length"),
         "trust_remote_code": target.option("trust_remote_code"),
     }
+    if local_only:
+        kwargs["local_files_only"] = True
     dtype = target.option("dtype") or ("bfloat16" if plan.precision == "bf16" else None)
     if dtype:
         torch = require("torch", "cross-encoder")

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from swaprank.backends import hub
 from swaprank.backends.fastpath.artifact import (
     cache_dir_for,
     cache_key,
@@ -24,6 +26,7 @@ from swaprank.backends.fastpath.artifact import (
 )
 from swaprank.backends.fastpath.calibration import Pair, digest_pairs, sample_pairs
 from swaprank.backends.fastpath.choice import Plan
+from swaprank.backends.fastpath.notices import announce, quiet_runtimes
 from swaprank.backends.optional import require
 from swaprank.types import BackendUnavailableError
 
@@ -39,9 +42,10 @@ def local_model_dir(model: str) -> Path:
     expanded = Path(os.path.expanduser(model))
     if expanded.is_dir():
         return expanded
-    hub = require("huggingface_hub", "cross-encoder")
+    hf_hub = require("huggingface_hub", "cross-encoder")
+    local_only = hub.prepare(model, "cross-encoder")  # hub unreachable: the cache, or one error in seconds
     try:
-        return Path(hub.snapshot_download(repo_id=model, ignore_patterns=_HUB_IGNORE))
+        return Path(hf_hub.snapshot_download(repo_id=model, ignore_patterns=_HUB_IGNORE, local_files_only=local_only))
     except Exception as exc:  # offline, unknown repo, gated...
         raise BackendUnavailableError(
             f"could not fetch cross-encoder {model!r} to export it: {type(exc).__name__}: {exc} (offline, "
@@ -65,11 +69,15 @@ def cached_artifact(model: str, plan: Plan, *, calibration: Sequence[Pair] | Non
     if is_artifact(target):
         logger.debug("cross-encoder %s: artifact cache hit %s", model, target)
         return target
-    logger.info("cross-encoder %s: exporting %s/%s/%s into %s (once; later loads reuse it)", model,
-                plan.runtime, plan.precision, plan.quantize, target)
-    return export_to(model, target, plan, source_digest=digest, calibration=calibration,
-                     trust_remote_code=trust_remote_code, parity_max_diff=parity_max_diff,
-                     parity_min_agreement=parity_min_agreement, threads=threads, source=source)
+    what = f"{plan.runtime} {plan.precision}" + (" int8" if plan.quantize == "int8" else "")
+    announce(f"exporting {model} to {what} once (seconds to a minute); cached at {target}")
+    started = time.monotonic()
+    exported = export_to(model, target, plan, source_digest=digest, calibration=calibration,
+                         trust_remote_code=trust_remote_code, parity_max_diff=parity_max_diff,
+                         parity_min_agreement=parity_min_agreement, threads=threads, source=source)
+    announce(f"exported {model} to {what} in {time.monotonic() - started:.1f} s; cached at {exported} "
+             "(later loads reuse it)")
+    return exported
 
 
 def export_to(model: str, target: Path, plan: Plan, *, source_digest: str | None = None,
@@ -90,5 +98,6 @@ def export_to(model: str, target: Path, plan: Plan, *, source_digest: str | None
                                   parity_min_agreement=parity_min_agreement, threads=threads, source_name=model)
         logger.info("cross-encoder %s: exported %s", model, dict(manifest_summary(manifest)))
 
-    publish(target, build, replace=replace)
+    with quiet_runtimes():
+        publish(target, build, replace=replace)
     return target

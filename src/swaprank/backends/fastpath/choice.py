@@ -57,10 +57,10 @@ def choose(runtime: str, precision: str | None, quantize: str, *, export: bool =
         for name in candidates:
             if installed(name):
                 return Plan(name, _remainder(name, precision, quantize), quantize)
-        extras = " or ".join(f"swaprank[{_SERVE[name][1]}]" for name in candidates)
+        extras = " or ".join(f'"swaprank[{_SERVE[name][1]}]"' for name in candidates)
         raise MissingDependencyError(
             f"precision={wanted} quantize={quantize} needs one of the runtimes {', '.join(candidates)}: "
-            f"pip install {extras}"
+            f"pip install {extras}", name=_SERVE[candidates[0]][0]
         )
     if quantize == "int8" and runtime == "torch":
         raise ConfigError("quantize=int8 runs on runtime=openvino or runtime=onnx, not torch")
