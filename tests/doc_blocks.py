@@ -390,6 +390,36 @@ def run_bash_block(block: Block, env: dict[str, str]) -> None:
         f"{block.where}: exit {proc.returncode}\nstdout:\n{tail(proc.stdout)}\nstderr:\n{tail(proc.stderr)}")
 
 
+SCORE_LINE = re.compile(r"^(\d\.\d{3})  (documents\[\d+\])  (.+)$")
+SCORE_TOLERANCE = 0.002
+
+
+def readme_example() -> tuple[str, list[str]]:
+    """The README's 30-second example: its code, and the output lines it shows below it."""
+    example = section(README.read_text(encoding="utf-8"), "30-second example")
+    blocks = re.findall(r"^```(\w+)\n(.*?)^```", example, re.M | re.S)
+    assert [lang for lang, _ in blocks[:2]] == ["python", "text"], (
+        "the 30-second example must be a python block followed by its output in a text block")
+    return blocks[0][1], blocks[1][1].splitlines()
+
+
+def check_shown_output(shown: list[str], printed: list[str], *, exact: bool) -> None:
+    """``printed`` is what the README shows: line for line, scores within ``SCORE_TOLERANCE`` when
+    ``exact`` (the stand-in the output was printed with), else only the shape of the score lines."""
+    assert len(printed) == len(shown), f"README shows {len(shown)} lines, the example printed:\n" + "\n".join(printed)
+    for want, got in zip(shown, printed, strict=True):
+        want_score, got_score = SCORE_LINE.match(want), SCORE_LINE.match(got)
+        if not want_score:
+            assert got == want, f"README shows {want!r}, the example printed {got!r}"
+            continue
+        assert got_score, f"README shows a score line {want!r}, the example printed {got!r}"
+        if exact:
+            assert got_score.group(2, 3) == want_score.group(2, 3), (
+                f"README shows {want!r}, the stand-in printed {got!r}: paste the new output into the README")
+            assert abs(float(got_score.group(1)) - float(want_score.group(1))) <= SCORE_TOLERANCE, (
+                f"README shows {want!r}, the stand-in printed {got!r}: paste the new output into the README")
+
+
 def local_links(path: Path) -> list[str]:
     """Relative link targets of a Markdown file (anchors dropped; URLs and pure anchors skipped)."""
     text = path.read_text(encoding="utf-8")

@@ -27,8 +27,6 @@ from tests.assets import REPO
 WORD_LIMIT = 2500
 SECTIONS = ["What it is", "Install", "30-second example", "LlamaIndex drop-in", "LangChain drop-in",
             "Swap the model", "Where to go next", "Development"]
-SCORE_LINE = re.compile(r"^(\d\.\d{3})  (documents\[\d+\])  (.+)$")
-SCORE_TOLERANCE = 0.002
 
 
 def readme_text() -> str:
@@ -81,26 +79,10 @@ def test_readme_python_blocks_run(readme_outputs: dict[str, str]) -> None:
 
 @pytest.mark.slow
 def test_readme_shown_output_is_what_the_example_prints(readme_outputs: dict[str, str]) -> None:
-    example = db.section(readme_text(), "30-second example")
-    blocks = re.findall(r"^```(\w+)\n(.*?)^```", example, re.M | re.S)
-    assert [lang for lang, _ in blocks[:2]] == ["python", "text"], (
-        "the 30-second example must be a python block followed by its output in a text block")
-    code, shown = blocks[0][1], blocks[1][1].splitlines()
+    code, shown = db.readme_example()
     block = next(b for b in db.blocks_of(db.README) if b.lang == "python" and b.source == code)
-    printed = readme_outputs[block.where].splitlines()
-    assert len(printed) == len(shown), f"README shows {len(shown)} lines, the example printed:\n" + "\n".join(printed)
     exact = db.stand_in_is_shared_model()
-    for want, got in zip(shown, printed, strict=True):
-        want_score, got_score = SCORE_LINE.match(want), SCORE_LINE.match(got)
-        if not want_score:
-            assert got == want, f"README shows {want!r}, the example printed {got!r}"
-            continue
-        assert got_score, f"README shows a score line {want!r}, the example printed {got!r}"
-        if exact:
-            assert got_score.group(2, 3) == want_score.group(2, 3), (
-                f"README shows {want!r}, the stand-in printed {got!r}: paste the new output into the README")
-            assert abs(float(got_score.group(1)) - float(want_score.group(1))) <= SCORE_TOLERANCE, (
-                f"README shows {want!r}, the stand-in printed {got!r}: paste the new output into the README")
+    db.check_shown_output(shown, readme_outputs[block.where].splitlines(), exact=exact)
     if not exact:
         pytest.skip("QUALITY TEST SKIPPED: ../shared's MiniLM-L6 is absent, only the output's shape was checked")
 
