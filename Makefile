@@ -13,6 +13,11 @@ INFINITY_VENV ?= .venv-infinity
 INFINITY_SPEC ?= infinity-emb[server,torch]==0.0.78
 INFINITY_PINS ?= sentence-transformers==3.4.1 transformers==4.57.6 fastapi==0.165.0 huggingface-hub==0.36.2
 
+# tests/test_packaging.py installs the built wheel with the cross-encoder extra into a fresh venv, and the
+# suite runs without network: the wheels that extra needs are downloaded here (make install has the
+# network), resolved from the package's own metadata, never copied from .venv. Gitignored.
+WHEELHOUSE ?= .wheelhouse
+
 # Offline machines (CI, this workplace) have no Hugging Face hub: use the shared local model
 # when it is there. Real users keep the hub default unless they set SWAPRANK_MODEL themselves.
 LOCAL_MODEL := $(SHARED)/models/minilm-l6-scifact-ce
@@ -22,7 +27,7 @@ export SWAPRANK_MODEL := cross-encoder:$(LOCAL_MODEL)
 endif
 endif
 
-.PHONY: demo test lint install infinity clean
+.PHONY: demo test lint install infinity wheelhouse clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,15 +47,21 @@ $(INFINITY_VENV)/.installed: Makefile
 		sys.exit(0 if v.split('+')[0] == '$(TORCH_SPEC)'.split('==')[1] else f'torch {v} replaced $(TORCH_SPEC)')"
 	touch $@
 
+$(WHEELHOUSE)/.complete: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip download -q -d $(WHEELHOUSE) "$(TORCH_SPEC)" ".[cross-encoder]"
+	touch $@
+
+wheelhouse: $(WHEELHOUSE)/.complete
+
 # The real Infinity server for tests/test_infinity_server.py (its tests skip loudly without it).
 infinity: $(INFINITY_VENV)/.installed
 
-install: $(VENV)/.installed $(INFINITY_VENV)/.installed
+install: $(VENV)/.installed $(INFINITY_VENV)/.installed $(WHEELHOUSE)/.complete
 
 demo: $(VENV)/.installed
 	$(BIN)/swaprank demo
 
-test: $(VENV)/.installed $(INFINITY_VENV)/.installed
+test: $(VENV)/.installed $(INFINITY_VENV)/.installed $(WHEELHOUSE)/.complete
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/lint-imports
@@ -62,4 +73,4 @@ lint: $(VENV)/.installed
 	$(BIN)/lint-imports
 
 clean:
-	rm -rf $(VENV) $(INFINITY_VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(INFINITY_VENV) $(WHEELHOUSE) site .pytest_cache .mypy_cache .ruff_cache
