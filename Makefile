@@ -1,11 +1,14 @@
 # Two commands do all set-up on a fresh machine: `make demo` and `make test`.
-# Both create .venv if missing and install what they need (torch CPU first, then the package).
+# `make test` creates .venv with everything (.[dev]); `make demo` creates its own small .venv-demo with
+# only what the demo imports (.[demo]), so the first result does not wait for Ray, OpenVINO or mypy and
+# .venv is never touched. Both install CPU torch first, then the package.
 
 VENV ?= .venv
 PYTHON ?= python3
 TORCH_SPEC ?= torch==2.13.0
 SHARED ?= ../shared
 BIN := $(VENV)/bin
+DEMO_VENV ?= .venv-demo
 # Infinity (a self-hosted rerank server the suite starts for real) needs sentence-transformers<4,
 # which cannot share the main venv (6.x): it gets its own. Pinned to the versions last verified
 # together; torch first, from the same CPU wheel, so pip never pulls a CUDA build.
@@ -22,7 +25,11 @@ export SWAPRANK_MODEL := cross-encoder:$(LOCAL_MODEL)
 endif
 endif
 
-.PHONY: demo test lint install infinity clean
+# BEIR SciFact for the demo's second part and the notebooks (SWAPRANK_DATA; both skip or explain without it).
+LOCAL_DATA := $(SHARED)/data/beir/scifact
+DEMO_DATA := $(or $(SWAPRANK_DATA),$(if $(wildcard $(LOCAL_DATA)/corpus.jsonl),$(LOCAL_DATA)))
+
+.PHONY: demo notebooks test lint install infinity clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +38,13 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
 	$(BIN)/python -m pip install -q -e ".[dev]" "$(TORCH_SPEC)"
+	touch $@
+
+# No pip upgrade here: the venv's own pip installs everything the demo needs, and skipping it saves a round trip.
+$(DEMO_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(DEMO_VENV)
+	$(DEMO_VENV)/bin/python -m pip install -q "$(TORCH_SPEC)"
+	$(DEMO_VENV)/bin/python -m pip install -q -e ".[demo]" "$(TORCH_SPEC)"
 	touch $@
 
 $(INFINITY_VENV)/.installed: Makefile
@@ -47,8 +61,8 @@ infinity: $(INFINITY_VENV)/.installed
 
 install: $(VENV)/.installed $(INFINITY_VENV)/.installed
 
-demo: $(VENV)/.installed
-	$(BIN)/swaprank demo
+demo: $(DEMO_VENV)/.installed
+	SWAPRANK_DATA="$(DEMO_DATA)" $(DEMO_VENV)/bin/swaprank demo
 
 test: $(VENV)/.installed $(INFINITY_VENV)/.installed
 	$(BIN)/ruff check src tests benchmarks
@@ -62,4 +76,4 @@ lint: $(VENV)/.installed
 	$(BIN)/lint-imports
 
 clean:
-	rm -rf $(VENV) $(INFINITY_VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(DEMO_VENV) $(INFINITY_VENV) .pytest_cache .mypy_cache .ruff_cache
