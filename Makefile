@@ -64,6 +64,10 @@ install: $(VENV)/.installed $(INFINITY_VENV)/.installed
 demo: $(DEMO_VENV)/.installed
 	SWAPRANK_DATA="$(DEMO_DATA)" $(DEMO_VENV)/bin/swaprank demo
 
+# Re-run the notebooks and save them with their outputs (committed that way; see notebooks/regenerate.py).
+notebooks: $(VENV)/.installed
+	SWAPRANK_DATA="$(DEMO_DATA)" $(BIN)/python notebooks/regenerate.py
+
 test: $(VENV)/.installed $(INFINITY_VENV)/.installed
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
