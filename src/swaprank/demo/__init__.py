@@ -66,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
     _quiet_progress_bars()
     print("== part 1: the negation trap (six hand-written texts) ==")
     status = negation.run(model, args.top_n, args.bi_encoder)
+    sys.stdout.flush()  # part 1 is the first result: show it before part 2's scoring starts
     if status != 0:
         return status
     print("\n== part 2: BEIR SciFact, the reranker on real scientific claims ==")
@@ -76,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
     if folder is None:
         scifact.explain_missing()
         return 0
-    print(f"data: {folder}\nreranker: {model}")
+    print(f"data: {folder}\nreranker: {model}\nscoring up to {args.claims * args.candidates} (claim, abstract) pairs "
+          "(the slow step on a CPU) ...", flush=True)
     try:
         outcome = scifact.measure(folder, model, claims=args.claims, candidates=args.candidates,
                                   doc_words=args.doc_words)

@@ -63,7 +63,8 @@ class Outcome:
     claims: list[Claim]
     corpus_size: int
     pairs: int
-    seconds: float
+    seconds: float  # wall clock
+    cpu_seconds: float  # summed over threads: what the scoring costs whatever else the machine runs
 
     @property
     def counts(self) -> dict[str, int]:
@@ -106,9 +107,9 @@ def measure(folder: Path, model: str, *, claims: int, candidates: int, doc_words
     query_ids = list(dataset.query_ids)
     docs = [[Document(_cut(dataset.doc_text(d), doc_words), id=d) for d in pools[q]] for q in query_ids]
     reranker = Reranker(model)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     results = reranker.rerank_many([dataset.queries[q] for q in query_ids], docs)
-    seconds = time.perf_counter() - start
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     reranked = {q: [pools[q][hit.index] for hit in result] for q, result in zip(query_ids, results, strict=True)}
     ndcg_before = per_query(dataset.qrels, pools)
     ndcg_after = per_query(dataset.qrels, reranked)
@@ -120,7 +121,8 @@ def measure(folder: Path, model: str, *, claims: int, candidates: int, doc_words
             rank_before=_first_relevant(pools[q], relevant), rank_after=_first_relevant(reranked[q], relevant),
             ndcg_before=ndcg_before[q]["ndcg@10"], ndcg_after=ndcg_after[q]["ndcg@10"],
         ))
-    return Outcome(out, corpus_size=len(dataset.corpus), pairs=sum(len(d) for d in docs), seconds=seconds)
+    return Outcome(out, corpus_size=len(dataset.corpus), pairs=sum(len(d) for d in docs), seconds=seconds,
+                   cpu_seconds=cpu_seconds)
 
 
 def _titles(folder: Path, ids: set[str]) -> dict[str, str]:
@@ -142,7 +144,8 @@ def report(outcome: Outcome, folder: Path, *, candidates: int, doc_words: int) -
             + (f"the title and first {doc_words} words of each abstract (--doc-words 0: whole abstracts, slower)."
                if doc_words > 0 else "whole abstracts."))
     print("\n" + textwrap.fill(rule, width=100, subsequent_indent="      "))
-    print(f"scored {outcome.pairs} (claim, abstract) pairs in {outcome.seconds:.1f} s")
+    print(f"scored {outcome.pairs} (claim, abstract) pairs in {outcome.seconds:.1f} s "
+          f"({outcome.cpu_seconds:.1f} s of CPU time)")
     print(f"\nwhere the first relevant abstract moved, per claim (ranks within BM25's top {k}):")
     labels = {"up": "moved up", "down": "moved down", "unchanged": "unchanged",
               "not retrieved": f"not in BM25's top {k} (no reranker can help)"}
