@@ -1,11 +1,14 @@
 # Two commands do all set-up on a fresh machine: `make demo` and `make test`.
-# Both create .venv if missing and install what they need (torch CPU first, then the package).
+# `make test` creates .venv with everything (.[dev]); `make demo` creates its own small .venv-demo with
+# only what the demo imports (.[demo]), so the first result does not wait for Ray, OpenVINO or mypy and
+# .venv is never touched. Both install CPU torch first, then the package.
 
 VENV ?= .venv
 PYTHON ?= python3
 TORCH_SPEC ?= torch==2.13.0
 SHARED ?= ../shared
 BIN := $(VENV)/bin
+DEMO_VENV ?= .venv-demo
 # Infinity (a self-hosted rerank server the suite starts for real) needs sentence-transformers<4,
 # which cannot share the main venv (6.x): it gets its own. Pinned to the versions last verified
 # together; torch first, from the same CPU wheel, so pip never pulls a CUDA build.
@@ -27,7 +30,11 @@ export SWAPRANK_MODEL := cross-encoder:$(LOCAL_MODEL)
 endif
 endif
 
-.PHONY: demo test lint install infinity wheelhouse clean
+# BEIR SciFact for the demo's second part and the notebooks (SWAPRANK_DATA; both skip or explain without it).
+LOCAL_DATA := $(SHARED)/data/beir/scifact
+DEMO_DATA := $(or $(SWAPRANK_DATA),$(if $(wildcard $(LOCAL_DATA)/corpus.jsonl),$(LOCAL_DATA)))
+
+.PHONY: demo notebooks test lint install infinity wheelhouse clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +43,15 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
 	$(BIN)/python -m pip install -q -e ".[dev]" "$(TORCH_SPEC)"
+	touch $@
+
+# Tuned for time to first result: no pip upgrade (the venv's own pip installs all of this), and
+# --no-compile (byte-compiling torch's thousands of modules costs more CPU than unpacking them;
+# Python compiles the few the demo imports on first use).
+$(DEMO_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(DEMO_VENV)
+	$(DEMO_VENV)/bin/python -m pip install -q --no-compile "$(TORCH_SPEC)"
+	$(DEMO_VENV)/bin/python -m pip install -q --no-compile -e ".[demo]" "$(TORCH_SPEC)"
 	touch $@
 
 $(INFINITY_VENV)/.installed: Makefile
@@ -58,8 +74,12 @@ infinity: $(INFINITY_VENV)/.installed
 
 install: $(VENV)/.installed $(INFINITY_VENV)/.installed $(WHEELHOUSE)/.complete
 
-demo: $(VENV)/.installed
-	$(BIN)/swaprank demo
+demo: $(DEMO_VENV)/.installed
+	SWAPRANK_DATA="$(DEMO_DATA)" $(DEMO_VENV)/bin/swaprank demo
+
+# Re-run the notebooks and save them with their outputs (committed that way; see notebooks/regenerate.py).
+notebooks: $(VENV)/.installed
+	SWAPRANK_DATA="$(DEMO_DATA)" $(BIN)/python notebooks/regenerate.py
 
 test: $(VENV)/.installed $(INFINITY_VENV)/.installed $(WHEELHOUSE)/.complete
 	$(BIN)/ruff check src tests benchmarks
@@ -73,4 +93,4 @@ lint: $(VENV)/.installed
 	$(BIN)/lint-imports
 
 clean:
-	rm -rf $(VENV) $(INFINITY_VENV) $(WHEELHOUSE) site .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(DEMO_VENV) $(INFINITY_VENV) $(WHEELHOUSE) site .pytest_cache .mypy_cache .ruff_cache

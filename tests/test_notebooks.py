@@ -1,4 +1,9 @@
-"""The notebooks in notebooks/ run top to bottom in the test suite, and are committed without outputs.
+"""The notebooks in notebooks/ are committed WITH their outputs, and run top to bottom in the test suite.
+
+The committed outputs come from ``make notebooks`` (notebooks/regenerate.py), which also writes a
+note at the top of each notebook saying when, on which CPU and with which models they were made.
+Executing them here happens in memory: the suite never rewrites the committed files. No notebook
+imports from tests/: what a notebook needs (e.g. the stand-in Cohere server) is in the notebook.
 
 Each notebook reads its model, embedding model and data from environment variables whose defaults
 are what a user with the Hugging Face hub wants (``SWAPRANK_MODEL``, ``SWAPRANK_EMBED_MODEL``,
@@ -13,7 +18,9 @@ on JUPYTER_PATH, so a user-level ``python3`` kernelspec pointing at another Pyth
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -34,25 +41,50 @@ EXPECTED = {
 }
 KERNEL_NAME = "swaprank-test-python"
 BUDGET_SECONDS = 120  # issue 5: each notebook runs in under 2 minutes on a 2-core CPU
-CELL_TIMEOUT = 120
+# Guards against a hung kernel, not speed limits: on a shared 2-core machine under load the eval cell of
+# swap_backends_and_measure.ipynb alone took over 120 s (and the notebook about 9 minutes) without a fault.
+CELL_TIMEOUT = 900
 
 
 def test_every_promised_notebook_exists() -> None:
     assert set(NOTEBOOKS) >= EXPECTED, f"missing notebooks: {sorted(EXPECTED - set(NOTEBOOKS))}"
 
 
+NOTE_MARKER = "<!-- outputs note: written by notebooks/regenerate.py -->"
+
+
 @pytest.mark.parametrize("name", NOTEBOOKS)
-def test_notebook_is_committed_without_outputs(name: str) -> None:
+def test_notebook_is_committed_with_outputs(name: str) -> None:
     nb = nbformat.read(NOTEBOOK_DIR / name, as_version=4)
     nbformat.validate(nb)
-    dirty = [
-        i for i, cell in enumerate(nb.cells)
-        if cell.cell_type == "code" and (cell.outputs or cell.execution_count is not None)
-    ]
-    assert not dirty, f"{name}: cells {dirty} have outputs or execution counts; strip them before committing"
+    code = [cell for cell in nb.cells if cell.cell_type == "code"]
+    counts = [cell.execution_count for cell in code]
+    assert counts == list(range(1, len(code) + 1)), f"{name}: not run top to bottom at once ({counts}); make notebooks"
+    silent = [i for i, cell in enumerate(code) if not cell.outputs]
+    assert len(silent) < len(code) // 2, f"{name}: code cells {silent} have no output; make notebooks"
+    errors = [i for i, cell in enumerate(code) if any(o.get("output_type") == "error" for o in cell.outputs)]
+    assert not errors, f"{name}: cells {errors} were committed with an error"
+    charts = [i for i, cell in enumerate(code) if "plt.show()" in cell.source
+              and not any("image/png" in out.get("data", {}) for out in cell.outputs)]
+    assert not charts, f"{name}: chart cells {charts} were committed without their image"
+    notes = [cell.source for cell in nb.cells[:2] if cell.cell_type == "markdown" and NOTE_MARKER in cell.source]
+    assert notes, f"{name}: no note at the top saying how the outputs were produced"
+    assert "produced offline" in notes[0] and re.search(r"on \d{4}-\d{2}-\d{2}, on a CPU", notes[0]), notes[0]
     noisy = [i for i, cell in enumerate(nb.cells) if {"execution", "collapsed", "scrolled"} & set(cell.metadata)]
-    assert not noisy, f"{name}: cells {noisy} carry execution metadata; strip it before committing"
+    assert not noisy, f"{name}: cells {noisy} carry execution metadata"
     assert "widgets" not in nb.metadata, f"{name}: notebook metadata carries widget state"
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_stands_alone(name: str) -> None:
+    """A user runs the notebook from a pip install: nothing from this repository's tests/, no path into it."""
+    nb = nbformat.read(NOTEBOOK_DIR / name, as_version=4)
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        assert not re.search(r"^\s*(from|import)\s+tests\b", cell.source, re.M), f"{name}: cell {i} imports tests"
+        assert "sys.path" not in cell.source, f"{name}: cell {i} edits sys.path"
+        assert "shared/" not in cell.source, f"{name}: cell {i} defaults to a path beside this repository"
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +122,9 @@ def notebook_env(monkeypatch: pytest.MonkeyPatch, kernel_path: Path, scifact: Pa
 
 def _execute(name: str) -> tuple[nbformat.NotebookNode, float]:
     nb = nbformat.read(NOTEBOOK_DIR / name, as_version=4)
+    for cell in nb.cells:  # run from a clean slate, as a user opening the notebook would
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
     # One extra cell (not in the file) reports which interpreter the kernel ran.
     nb.cells.append(nbformat.v4.new_code_cell("import sys; print(sys.executable, end='')"))
     client = NotebookClient(
@@ -108,9 +143,13 @@ def _execute(name: str) -> tuple[nbformat.NotebookNode, float]:
 
 @pytest.mark.slow
 @pytest.mark.quality
+@pytest.mark.timeout(2400)
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_notebook_runs(name: str, notebook_env: dict[str, str]) -> None:
+    committed = hashlib.sha256((NOTEBOOK_DIR / name).read_bytes()).hexdigest()
     nb, elapsed = _execute(name)
+    after = hashlib.sha256((NOTEBOOK_DIR / name).read_bytes()).hexdigest()
+    assert after == committed, f"{name}: running the notebook in the suite rewrote the committed file"
     code_cells = [cell for cell in nb.cells if cell.cell_type == "code"]
     assert all(cell.execution_count is not None for cell in code_cells), f"{name}: not every cell ran"
     # The kernel must be the interpreter under test, not whatever `python3` kernelspec the machine has.

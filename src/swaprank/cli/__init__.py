@@ -20,7 +20,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("swaprank.cli.export", "export a cross-encoder once (bf16/int8, ONNX/OpenVINO), serve it without torch"),
     "eval": ("swaprank.eval.cli", "measure retrieval quality on a BEIR-format dataset"),
     "bench": ("swaprank.eval.bench_cli", "measure reranking latency of one or more models"),
-    "demo": ("swaprank.demo", "the negation-trap demo: bi-encoder order vs reranked order"),
+    "demo": ("swaprank.demo", "the demo: the negation trap, then BEIR SciFact counted by a stated rule"),
     "finetune": ("swaprank.cli.finetune", "fine-tune a cross-encoder on your data, hard negatives from your retriever"),
     "serve": ("swaprank.cli.serve", "serve the reranker over HTTP (Cohere v2 and Jina/vLLM rerank APIs)"),
     "batch": ("swaprank.cli.batch", "score (query, document) pairs from a file on Ray Data, resumably"),

