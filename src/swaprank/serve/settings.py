@@ -29,8 +29,9 @@ class ServeSettings:
     missing or lying Content-Length does not get around it), ``max_request_tokens`` of model work per
     request (every pair and window, counted with the model's tokenizer before scoring: 413
     ``request_too_large`` with the number; passed to the Reranker as ``max_model_tokens``; 0: none).
-    ``request_timeout`` seconds per request from its arrival (504 ``request_timeout``; the model stops
-    at its next chunk; 0: none). Connections: a client gets ``header_timeout`` seconds to send its
+    ``request_timeout`` seconds per request from its arrival, queueing included (504 ``request_timeout``;
+    the model stops at its next chunk; 0, the default: none, since a client that gives up hangs up, which
+    stops its work as well). Connections: a client gets ``header_timeout`` seconds to send its
     headers and ``body_timeout`` for its body (408), at most ``max_concurrency`` requests are served
     at once (503 ``overloaded`` with ``Retry-After`` past it, except ``/health``, ``/ready`` and
     ``/metrics``) and at most ``max_connections`` connections are held open (more are answered 503 and
@@ -53,7 +54,7 @@ class ServeSettings:
     max_documents: int = 1000
     max_body_bytes: int = 8 * 1024 * 1024
     max_request_tokens: int = 100_000
-    request_timeout: float = 60.0
+    request_timeout: float = 0.0
     header_timeout: float = 10.0
     body_timeout: float = 30.0
     max_concurrency: int = 64
