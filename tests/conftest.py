@@ -105,3 +105,19 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             f"Tests against a real rerank server did not run ({', '.join(sorted(set(SKIPPED_SERVERS)))}). "
             "Run `make infinity`."
         )
+
+
+# The offline Hugging Face cache and the fake Cohere server that README and docs code blocks run
+# against (tests/doc_blocks.py): built once for both test modules.
+@pytest.fixture(scope="session")
+def hub_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tests import doc_blocks
+
+    return doc_blocks.make_hub_cache(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def fake_cohere() -> Iterator[object]:
+    from tests import doc_blocks
+
+    yield from doc_blocks.fake_cohere_server()

@@ -29,16 +29,6 @@ def page(name: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def hub_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return db.make_hub_cache(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def fake_cohere() -> Iterator[Any]:
-    yield from db.fake_cohere_server()
-
-
-@pytest.fixture(scope="module")
 def fake_ollama() -> Iterator[Any]:
     yield from db.fake_ollama_server()
 

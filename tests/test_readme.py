@@ -15,7 +15,6 @@ shown ones (scores within 0.002, everything else exactly); with the tiny random 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,16 +38,6 @@ def github_anchor(heading: str) -> str:
 
 
 # ----------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope="module")
-def hub_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return db.make_hub_cache(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def fake_cohere() -> Iterator[Any]:
-    yield from db.fake_cohere_server()
 
 
 @pytest.fixture(scope="module")
