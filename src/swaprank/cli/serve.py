@@ -45,8 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seconds a client gets to send its request body (default 30)")
     limits.add_argument("--max-concurrency", type=int, default=64,
                         help="requests served at once; more get 503 with Retry-After (default 64)")
-    limits.add_argument("--max-connections", type=int, default=1024,
-                        help="open connections; more are answered 503 and closed (default 1024)")
+    limits.add_argument("--max-connections", type=int, default=4096,
+                        help="open connections; more are answered 503 and closed (default 4096, within the "
+                             "open-file limit, which is raised to fit)")
     batching = parser.add_argument_group("dynamic batching (local models)")
     batching.add_argument("--no-batching", action="store_true", help="score each request on its own as it arrives")
     batching.add_argument("--max-batch-pairs", type=int, default=512,

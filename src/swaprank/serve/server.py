@@ -43,35 +43,46 @@ def run(settings: ServeSettings, reranker: Reranker | None = None, *, log_level:
     """
     os.environ.setdefault("SWAPRANK_THREADS", "1")
     app = create_app(settings, reranker)
-    _raise_file_limit(settings.max_connections)
-    config = uvicorn_config(app, settings, log_level=log_level, access_log=access_log)
+    connections = _raise_file_limit(settings.max_connections)
+    config = uvicorn_config(app, settings, log_level=log_level, access_log=access_log, max_connections=connections)
     server = _DrainingServer(config, engine=app.state.engine, drain_seconds=settings.drain_seconds,
                              graceful_timeout=settings.graceful_timeout)
     server.run()
     return 0
 
 
-def uvicorn_config(app: Any, settings: ServeSettings, **overrides: Any) -> uvicorn.Config:
+def uvicorn_config(app: Any, settings: ServeSettings, *, max_connections: int | None = None,
+                   **overrides: Any) -> uvicorn.Config:
     """uvicorn's configuration for ``app``: the guarded protocol (header deadline, connection cap), and a
     graceful timeout one second past the service's own, so the service answers what is still running."""
     options: dict[str, Any] = {
         "host": settings.host, "port": settings.port, "lifespan": "on", "server_header": False,
-        "http": guarded_protocol(settings.header_timeout, settings.max_connections),
+        "http": guarded_protocol(settings.header_timeout, max_connections or settings.max_connections),
         "timeout_graceful_shutdown": math.ceil(settings.graceful_timeout) + 1,
     }
     return uvicorn.Config(app, **{**options, **overrides})
 
 
-def _raise_file_limit(connections: int) -> None:
-    """Room for ``connections`` sockets plus the model's files, within the hard limit."""
+_SPARE_FILES = 256  # the model's files, the runtime's, logs: what is not a client socket
+
+
+def _raise_file_limit(connections: int) -> int:
+    """Room for ``connections`` sockets plus the process's own files, within the hard limit; the number
+    of connections that fits (a cap past the limit would fail in ``accept`` instead of answering 503)."""
+    wanted = connections + _SPARE_FILES
     try:
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        wanted = connections + 256
         if soft != resource.RLIM_INFINITY and soft < wanted:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted if hard == resource.RLIM_INFINITY else min(wanted, hard),
-                                                        hard))
+            soft = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     except (ValueError, OSError) as exc:  # pragma: no cover - a platform that refuses
         logger.warning("swaprank serve: could not raise the open-file limit: %s", exc)
+        return connections
+    fits = connections if soft == resource.RLIM_INFINITY else max(1, min(connections, soft - _SPARE_FILES))
+    if fits < connections:
+        logger.warning("swaprank serve: the open-file limit (%d) allows %d connections, not %d", soft, fits,
+                       connections)
+    return fits
 
 
 class _DrainingServer(uvicorn.Server):

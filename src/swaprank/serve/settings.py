@@ -58,7 +58,7 @@ class ServeSettings:
     header_timeout: float = 10.0
     body_timeout: float = 30.0
     max_concurrency: int = 64
-    max_connections: int = 1024
+    max_connections: int = 4096
     batching: bool = True
     max_batch_pairs: int = 512
     max_wait_ms: float = 10.0
