@@ -92,6 +92,13 @@ def _local_env() -> dict[str, str]:
     return env
 
 
+def _machine_noise(output: dict) -> bool:
+    """stderr warnings that name this machine's install paths (tqdm without ipywidgets): noise to a
+    reader, and a path that exists on no other machine."""
+    return output.get("output_type") == "stream" and output.get("name") == "stderr" and \
+        "site-packages" in output.get("text", "")
+
+
 def regenerate(path: Path) -> None:
     import nbformat
     from nbclient import NotebookClient
@@ -108,6 +115,8 @@ def regenerate(path: Path) -> None:
                                                           os.environ["SWAPRANK_EMBED_MODEL"])))
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in cell.outputs if not _machine_noise(o)]
     nb.metadata.pop("widgets", None)
     nb.metadata["kernelspec"] = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
     nbformat.validate(nb)

@@ -18,7 +18,15 @@ from swaprank._engine.validation import DocumentInput, check_query, check_top_n,
 from swaprank.backends.contract import Scores
 from swaprank.redaction import redacted_spec
 from swaprank.specs import BackendSpec
-from swaprank.types import BackendError, Document, InvalidInputError, RankedDocument, RerankResult, Usage
+from swaprank.types import (
+    BackendError,
+    Document,
+    InvalidInputError,
+    RankedDocument,
+    RequestTooLargeError,
+    RerankResult,
+    Usage,
+)
 from swaprank.windows import Expansion
 
 if TYPE_CHECKING:
@@ -85,6 +93,19 @@ class Plan:
             if normalized:
                 requests.append((query, unique))
         return cls(docs, positions, requests, slots, top_n, top_ns)
+
+    def check_cost(self, expansions: Sequence[Expansion], limit: int | None) -> None:
+        """Refuse, before any scoring, a query whose pairs and windows would make the model read more than
+        ``limit`` tokens (``Reranker(max_model_tokens=...)``)."""
+        if limit is None:
+            return
+        for slot, expansion in enumerate(expansions):
+            if expansion.measured and expansion.tokens > limit:
+                where = "the query" if len(self.docs) == 1 else f"queries[{self.slots.index(slot)}]"
+                raise RequestTooLargeError(
+                    f"{where} and its documents would have the model read {expansion.tokens} tokens (every pair "
+                    f"and window counted), over this Reranker's max_model_tokens={limit}: send fewer or shorter "
+                    "documents, or split the request", needed=expansion.tokens, limit=limit)
 
     def finish(self, rr: Reranker, spec: BackendSpec | None, scores: list[Scores] | None,
                expansions: Sequence[Expansion] = (), label: str = "") -> list[RerankResult]:

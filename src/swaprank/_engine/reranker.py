@@ -40,10 +40,9 @@ from swaprank.types import (
     ConfigError,
     InvalidInputError,
     MissingDependencyError,
-    RequestTooLargeError,
     RerankResult,
 )
-from swaprank.windows import Expansion, expand, log_long_documents
+from swaprank.windows import expand, log_long_documents
 
 logger = logging.getLogger("swaprank")
 
@@ -298,7 +297,7 @@ class Reranker:
             try:
                 prepared: Prepared = yield Prepare(spec, plan.requests)
                 backend, info, expansions = prepared
-                self._check_cost(plan, expansions)
+                plan.check_cost(expansions, self.max_model_tokens)
                 requests: list[tuple[str, list[str]]] = [(e.query, e.texts) for e in expansions]
                 cache = self._cache_for(info, requests)
                 todo = cache.missing(spec, requests) if cache is not None else requests
@@ -321,19 +320,6 @@ class Reranker:
         for pieces in parts:
             answers.append((yield Score(backend, chunks.chunk_requests(todo, pieces))))
         return chunks.join(todo, parts, answers, spec)
-
-    def _check_cost(self, plan: Plan, expansions: Sequence[Expansion]) -> None:
-        """Refuse, before any scoring, a query that would cost the model more than ``max_model_tokens``."""
-        if self.max_model_tokens is None:
-            return
-        for slot, expansion in enumerate(expansions):
-            if expansion.measured and expansion.tokens > self.max_model_tokens:
-                where = "the query" if len(plan.docs) == 1 else f"queries[{plan.slots.index(slot)}]"
-                raise RequestTooLargeError(
-                    f"{where} and its documents would have the model read {expansion.tokens} tokens (every pair "
-                    f"and window counted), over this Reranker's max_model_tokens={self.max_model_tokens}: send "
-                    "fewer or shorter documents, or split the request", needed=expansion.tokens,
-                    limit=self.max_model_tokens)
 
     def _drive(self, steps: Steps) -> list[RerankResult]:
         step = advance(steps, None, None)
