@@ -319,3 +319,11 @@ async def test_a_batch_whose_requests_all_left_stops_scoring() -> None:
         await asyncio.sleep(0)
     assert finished == [True]  # both left: the batch's model call was cancelled
     await batcher.close()
+
+
+def test_a_full_request_of_documents_as_objects_with_extra_fields_is_not_refused(served: ServedApp) -> None:
+    documents = [{"text": f"cats and dogs {i}", "id": f"d{i}", "metadata": {"source": "s", "page": i, "tags": ["a"]}}
+                 for i in range(50)]  # the service's max_documents, each with keys it ignores
+    response = post(served, {"query": "cat", "documents": documents, "return_documents": False})
+    assert response.status_code == 200, response.text
+    assert sorted(r["index"] for r in response.json()["results"]) == list(range(50))

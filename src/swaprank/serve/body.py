@@ -61,15 +61,15 @@ async def read_body(chunks: AsyncIterator[bytes], *, declared: str, limit: int, 
 def check_shape(body: bytes, max_documents: int) -> None:
     """Refuse a body whose count of JSON strings, containers or values cannot be a rerank request."""
     strings = (body.count(b'"') - body.count(b'\\"')) // 2
-    most_strings = 8 * max_documents + 64  # query, documents (as objects: a few keys each), field names
+    most_strings = 16 * max_documents + 64  # query, documents (objects with a few keys each), field names
     if strings > most_strings:
         raise _shape_error(f"{strings} strings", max_documents)
     outside = _STRING.sub(b'""', body)  # few strings, so this is quick: what is left is the structure
     containers = outside.count(b"[") + outside.count(b"{")
-    if containers > 2 * max_documents + 64:
+    if containers > 4 * max_documents + 64:
         raise _shape_error(f"{containers} arrays and objects", max_documents)
     values = outside.count(b",") + 1
-    if values > 8 * max_documents + 64:
+    if values > 16 * max_documents + 64:
         raise _shape_error(f"{values} values", max_documents)
 
 
