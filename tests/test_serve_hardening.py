@@ -261,6 +261,7 @@ def test_past_max_concurrency_a_request_gets_503_with_retry_after_and_probes_sti
         assert refused.headers["retry-after"] == "1"
         assert httpx.get(app.url + "/health", timeout=30).status_code == 200
         assert httpx.get(app.url + "/ready", timeout=30).status_code == 200
+        assert httpx.get(app.url + "/infinity/health", timeout=30).status_code == 200
         HeldBackend.gate.set()
         thread.join(30)
     assert out[0].status_code == 200

@@ -258,7 +258,8 @@ async def until_disconnected(request: Request, engine: ServeEngine, work: Awaita
                      "send fewer or shorter documents")
 
 
-_PROBES = frozenset({"/health", "/ready", "/metrics"})  # always answered: they are how operators see trouble
+# Always answered, whatever the load: they are how operators see trouble.
+_PROBES = frozenset({"/health", "/infinity/health", "/ready", "/metrics"})
 
 
 class _Gate:
